@@ -1,0 +1,94 @@
+"""Every error and warning scitune raises, under one root.
+
+Each subclass also inherits the builtin it refines, so ``except ValueError`` keeps working for
+callers who do not know scitune. Messages state the rule, the value received, the fix, and where
+the bad value came from (file and field path).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConcurrentUpdateError",
+    "EntrypointError",
+    "Infeasible",
+    "InvalidSpaceError",
+    "NotInTrialError",
+    "ProtocolError",
+    "ScituneError",
+    "ScituneWarning",
+    "SpecError",
+    "StorageError",
+    "StudyNotFoundError",
+    "TrialNotFoundError",
+    "TrialStateError",
+]
+
+
+class ScituneError(Exception):
+    """Root of every error scitune raises on purpose."""
+
+
+class InvalidSpaceError(ScituneError, ValueError):
+    """A hyperparameter's bounds, scale, type or values break a rule."""
+
+
+class SpecError(ScituneError, ValueError):
+    """A study file (or the same model built from Python) is malformed.
+
+    ``str(error)`` lists every problem found, one per line, each with file and field path.
+    """
+
+    def __init__(self, message: str, *, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems or (message,)
+
+
+class StorageError(ScituneError, RuntimeError):
+    """The trial store could not be opened, migrated, read or written."""
+
+
+class StudyNotFoundError(StorageError, LookupError):
+    """No study of that name (or file) exists."""
+
+
+class TrialNotFoundError(StorageError, LookupError):
+    """No trial with that number (or id) exists."""
+
+
+class TrialStateError(StorageError):
+    """A state change the trial lifecycle forbids (e.g. modifying a finished trial)."""
+
+
+class ConcurrentUpdateError(StorageError):
+    """Another process changed the same record first; retry with fresh state."""
+
+
+class EntrypointError(ScituneError, ValueError):
+    """The study's entrypoint cannot be imported, called or formatted."""
+
+
+class ProtocolError(ScituneError, ValueError):
+    """A trial's context or metrics file breaks the trial protocol."""
+
+
+class NotInTrialError(ScituneError, RuntimeError):
+    """``scitune.current_trial()`` was called outside a trial started by scitune."""
+
+
+class Infeasible(ScituneError):  # noqa: N818 - the playbook's word, raised by user code
+    """Raise inside a trial to mark it INFEASIBLE (diverged, invalid config), not FAILED.
+
+    Example:
+        >>> import math
+        >>> loss = float("nan")
+        >>> if math.isnan(loss):
+        ...     raise Infeasible("training loss became NaN at step 120")  # doctest: +SKIP
+    """
+
+    def __init__(self, reason: str = "declared infeasible by the trial") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ScituneWarning(UserWarning):
+    """Advice that does not stop the study (e.g. batch size tuned as a nuisance parameter)."""

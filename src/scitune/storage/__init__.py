@@ -1,0 +1,35 @@
+"""The trial store: one interface (``Storage``), a written contract, SQL backends."""
+
+from __future__ import annotations
+
+from scitune.storage._base import MetricBatch, Storage
+from scitune.storage._records import (
+    CheckpointRecord,
+    Curve,
+    FrozenTrial,
+    NewTrial,
+    StudyRecord,
+    TrialState,
+)
+
+__all__ = [
+    "CheckpointRecord",
+    "Curve",
+    "FrozenTrial",
+    "MetricBatch",
+    "NewTrial",
+    "Storage",
+    "StudyRecord",
+    "TrialState",
+    "open_storage",
+]
+
+
+def open_storage(url: str) -> Storage:
+    """Open (creating and migrating if needed) the store at ``url``.
+
+    ``sqlite:///relative/path.db`` is relative to the current directory.
+    """
+    from scitune.storage._sql import SqlStorage
+
+    return SqlStorage(url)

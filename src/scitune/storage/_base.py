@@ -1,0 +1,154 @@
+"""The storage contract. Every backend implements :class:`Storage` and passes one test suite.
+
+Contract (tests/storage/contract.py checks each point against every backend):
+
+1. Snapshots: every record returned (``StudyRecord``, ``FrozenTrial``, ``Curve``) is a copy that
+   never changes afterwards; reading again gives the current state.
+2. Studies: names are unique (``create_study`` of an existing name raises ``StorageError``);
+   ``get_study`` of an unknown name raises ``StudyNotFoundError``.
+3. Sequence positions are allocated atomically: ``add_trials`` stores the trials *and* the new
+   sampler state in one transaction, only if the study's ``state_version`` still equals
+   ``expected_version``; otherwise it raises ``ConcurrentUpdateError`` and writes nothing.
+   Trial numbers are dense, per study, from 0, in the order given.
+4. Claims are atomic: two processes calling ``claim_trial`` never get the same trial. The lowest
+   numbered PENDING trial is claimed; it becomes RUNNING with ``worker``, ``dir``, ``started_at``
+   and ``heartbeat_at`` set and ``attempts`` increased by one.
+5. Lifecycle: PENDING -> RUNNING -> COMPLETE | INFEASIBLE | FAILED, and RUNNING -> PENDING
+   (``requeue_trial``, an interrupted run). A finished trial cannot be changed: ``finish_trial``,
+   ``requeue_trial`` or ``add_measurements`` on it raise ``TrialStateError``.
+6. Measurements are logically rows ``(trial, metric, step, value)``, unique per
+   ``(trial, metric, step)``; a later write of the same step replaces the earlier one (so
+   re-ingesting a metrics file is idempotent). NaN, +inf and -inf read back exactly. A batch and
+   the metrics-file offset it came from (``ingested_bytes``) are committed together, so a crash
+   never loses or doubles a line. ``get_curves`` returns each curve sorted by step.
+7. Parameters read back with their types: int stays int, float float, bool bool, str str.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from scitune.storage._records import (
+    CheckpointRecord,
+    Curve,
+    FrozenTrial,
+    NewTrial,
+    StudyRecord,
+    TrialState,
+)
+
+__all__ = ["MetricBatch", "Storage"]
+
+# metric name -> (steps, values); values may hold NaN and +-inf.
+MetricBatch = Mapping[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]
+
+
+class Storage(abc.ABC):
+    """Where studies, trials, measurements and checkpoints live. See the module docstring."""
+
+    url: str
+
+    # -- studies ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_study(
+        self, name: str, spec: Mapping[str, Any], sampler_state: Mapping[str, Any]
+    ) -> StudyRecord:
+        """Create a study; raises ``StorageError`` if the name is taken."""
+
+    @abc.abstractmethod
+    def get_study(self, name: str) -> StudyRecord:
+        """The study called ``name``; raises ``StudyNotFoundError``."""
+
+    @abc.abstractmethod
+    def list_studies(self) -> list[StudyRecord]:
+        """Every study, oldest first."""
+
+    @abc.abstractmethod
+    def update_study_spec(self, study_id: int, spec: Mapping[str, Any]) -> None:
+        """Replace the stored spec (e.g. a larger trial budget); trials are untouched."""
+
+    # -- trials ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def add_trials(
+        self,
+        study_id: int,
+        trials: Sequence[NewTrial],
+        *,
+        sampler_state: Mapping[str, Any],
+        expected_version: int,
+    ) -> list[FrozenTrial]:
+        """Store PENDING trials and the sampler state they advanced to, atomically (rule 3)."""
+
+    @abc.abstractmethod
+    def claim_trial(self, study_id: int, *, worker: str, trial_dir: str) -> FrozenTrial | None:
+        """Atomically take the lowest-numbered PENDING trial (rule 4); ``None`` if none is left.
+
+        ``trial_dir`` may contain ``{number}``, replaced by the claimed trial's number.
+        """
+
+    @abc.abstractmethod
+    def heartbeat(self, trial_ids: Iterable[int]) -> None:
+        """Record that the worker running these trials is alive (sets ``heartbeat_at``)."""
+
+    @abc.abstractmethod
+    def requeue_trial(self, trial_id: int, reason: str) -> FrozenTrial:
+        """RUNNING -> PENDING: the run was interrupted and will be run again (same number)."""
+
+    @abc.abstractmethod
+    def finish_trial(
+        self,
+        trial_id: int,
+        state: TrialState,
+        *,
+        value: float | None = None,
+        value_step: int | None = None,
+        reason: str | None = None,
+        stderr_tail: str | None = None,
+    ) -> FrozenTrial:
+        """RUNNING -> COMPLETE | INFEASIBLE | FAILED; sets ``finished_at``."""
+
+    @abc.abstractmethod
+    def get_trials(
+        self, study_id: int, *, states: Iterable[TrialState] | None = None
+    ) -> list[FrozenTrial]:
+        """Trials of a study, by number; only those in ``states`` when given."""
+
+    @abc.abstractmethod
+    def get_trial(self, study_id: int, number: int) -> FrozenTrial:
+        """One trial by number; raises ``TrialNotFoundError``."""
+
+    # -- measurements ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def add_measurements(
+        self, trial_id: int, batch: MetricBatch, *, ingested_bytes: int | None = None
+    ) -> None:
+        """Append a batch of points (rule 6); store ``ingested_bytes`` in the same transaction."""
+
+    @abc.abstractmethod
+    def get_curves(
+        self,
+        study_id: int,
+        *,
+        trial_ids: Iterable[int] | None = None,
+        metrics: Iterable[str] | None = None,
+    ) -> dict[int, dict[str, Curve]]:
+        """``{trial_id: {metric: Curve}}`` for the study (optionally some trials / metrics)."""
+
+    # -- checkpoints -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def add_checkpoints(self, trial_id: int, checkpoints: Sequence[CheckpointRecord]) -> None:
+        """Record checkpoints a trial saved; one per (trial, step), a later one replaces."""
+
+    @abc.abstractmethod
+    def get_checkpoints(
+        self, study_id: int, *, trial_ids: Iterable[int] | None = None
+    ) -> list[CheckpointRecord]:
+        """Checkpoints of a study's trials, by trial then step."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
