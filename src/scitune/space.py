@@ -347,8 +347,9 @@ class Space:
         Unconditional axes are decoded first; a conditional axis contributes only when its parent
         (decoded, or given in ``context``) has its value. Inactive coordinates are ignored.
         """
-        points = np.asarray(points, dtype=np.float64).reshape(-1, len(self.axes))
-        n = points.shape[0]
+        points = np.asarray(points, dtype=np.float64)
+        n = points.shape[0] if points.ndim == 2 else 0
+        points = points.reshape(n, len(self.axes))
         columns: dict[str, list[Value]] = {}
         for j, axis in enumerate(self.axes):
             columns[axis.key] = _decode_column(axis.domain, points[:, j])

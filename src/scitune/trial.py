@@ -33,6 +33,8 @@ __all__ = ["PROTOCOL_VERSION", "Trial", "TrialContext", "current_trial"]
 PROTOCOL_VERSION = 1
 TRIAL_ENV = "SCITUNE_TRIAL"
 METRICS_ENV = "SCITUNE_METRICS"
+RUNNER_PID_ENV = "SCITUNE_RUNNER_PID"
+RESULT_FILE = "result.json"  # written by the trial process on a normal end
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` (the MNIST-1D study) and `make test`.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+# torch==2.13.0 first: a plain `torch` requirement would pull several GB of CUDA wheels.
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[torch,plots,dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/scitune run examples/mnist1d/study.toml --workers 2
+	$(BIN)/scitune trials examples/mnist1d/study.toml
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src || true
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_store.py
+
+clean:
+	rm -rf $(VENV) .scitune

@@ -1,0 +1,1 @@
+"""Example workloads for scitune (not part of the installed package; run from the repo root)."""

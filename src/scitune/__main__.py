@@ -1,0 +1,5 @@
+"""``python -m scitune`` is the ``scitune`` command."""
+
+from scitune.cli import main
+
+main()

@@ -1,0 +1,7 @@
+"""Executors: run a study's trials and move what they report into the store."""
+
+from __future__ import annotations
+
+from scitune.execution._runner import RunObserver, Runner, RunSummary, StateCounts
+
+__all__ = ["RunObserver", "RunSummary", "Runner", "StateCounts"]

@@ -1,0 +1,593 @@
+"""The study file: one scoped question, its hyperparameters by role, its sampler and budget.
+
+A study file is TOML (see DESIGN.md); the same model can be built from Python, with the same
+checks. Every problem names the file, the field path, the rule, the value received and the fix,
+and all of them are reported at once in one :class:`~scitune.errors.SpecError`.
+
+Example:
+    >>> spec = StudySpec(
+    ...     name="cnn-dropout",
+    ...     entrypoint=EntrypointSpec(python="examples.mnist1d.train:main", timeout_s=1200),
+    ...     objective=ObjectiveSpec(metric="dev_error"),
+    ...     budget=BudgetSpec(trials=20, max_train_steps=3000),
+    ...     scientific={"dropout": ChoiceDomain((0.0, 0.1, 0.3))},
+    ...     nuisance={"learning_rate": FloatDomain(1e-4, 0.3, "log")},
+    ...     nuisance_when={"optimizer": {"adam": {"beta1": FloatDomain(0.5, 0.99, "reverse_log")}}},
+    ...     fixed={"optimizer": "adam", "batch_size": 100},
+    ... )
+    >>> spec.nuisance_space().keys
+    ('learning_rate', 'beta1[optimizer=adam]')
+    >>> StudySpec.from_dict(spec.to_dict()) == spec
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, get_args
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    SkipValidation,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from scitune._spec_advice import study_warnings
+from scitune._spec_io import read_toml
+from scitune._spec_params import (
+    MAX_INT,
+    ROLES,
+    Design,
+    Role,
+    Sampler,
+    domain_to_dict,
+    key_str,
+    seconds_in,
+    value_key,
+)
+from scitune._spec_problems import (
+    Problem,
+    Vocabulary,
+    did_you_mean,
+    fail,
+    kind,
+    problem_from_pydantic,
+    show,
+    spec_error,
+    unknown_field,
+    validation_error,
+    where_of,
+)
+from scitune._spec_roles import parse_roles
+from scitune.errors import SpecError
+from scitune.space import ChoiceDomain, Domain, FloatDomain, IntDomain, Space, Value
+
+__all__ = [
+    "DEFAULT_STORAGE",
+    "BudgetSpec",
+    "ConstraintSpec",
+    "EntrypointSpec",
+    "ObjectiveSpec",
+    "SearchSpec",
+    "StudySpec",
+    "load_spec",
+    "parse_duration",
+]
+
+DEFAULT_STORAGE = "sqlite:///.scitune/scitune.db"
+
+Goal = Literal["minimize", "maximize"]
+Select = Literal["best", "final"]
+
+_STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_PYTHON_REF = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)
+_STORAGE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://.*", re.DOTALL)
+_VOCABULARY = Vocabulary(
+    sections={
+        (): (
+            "name",
+            "goal",
+            "storage",
+            "entrypoint",
+            "objective",
+            "constraints",
+            "budget",
+            "search",
+            "scientific",
+            "nuisance",
+            "fixed",
+        ),
+        ("entrypoint",): ("python", "command", "timeout"),
+        ("objective",): ("metric", "goal", "select"),
+        ("constraints",): ("metric", "min", "max"),
+        ("budget",): ("trials", "max_train_steps", "seed"),
+        ("search",): ("sampler", "design"),
+    },
+    choices={
+        ("objective", "goal"): get_args(Goal),
+        ("objective", "select"): get_args(Select),
+        ("search", "sampler"): get_args(Sampler),
+        ("search", "design"): get_args(Design),
+    },
+    examples={
+        ("name",): 'name = "cnn-dropout"',
+        ("goal",): 'goal = "Does dropout help once the learning rate is tuned?"',
+        ("storage",): 'storage = "sqlite:///.scitune/scitune.db"',
+        ("entrypoint",): (
+            '[entrypoint] with python = "package.module:main" (a function taking a '
+            'scitune.Trial) or command = ["python", "train.py"]'
+        ),
+        ("entrypoint", "python"): 'python = "examples.mnist1d.train:main"',
+        ("entrypoint", "command"): 'command = ["python", "train.py", "--lr", "{learning_rate}"]',
+        ("entrypoint", "timeout"): 'timeout = "20m"',
+        ("objective",): '[objective] with metric = "dev_error"',
+        ("objective", "metric"): 'metric = "dev_error"',
+        ("constraints", "metric"): 'metric = "params_millions"',
+        ("constraints", "min"): "min = 0.0",
+        ("constraints", "max"): "max = 1.0",
+        ("budget",): "[budget] with trials = 20 and max_train_steps = 3000",
+        ("budget", "trials"): "trials = 20",
+        ("budget", "max_train_steps"): "max_train_steps = 3000",
+        ("budget", "seed"): "seed = 0",
+    },
+)
+_ORDER = {key: i for i, key in enumerate(_VOCABULARY.sections[()])}
+
+_Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+_Count = Annotated[int, Field(strict=True, ge=1, le=MAX_INT)]
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds in a duration: ``"90s"``, ``"20m"``, ``"1h30m"``, ``"2h"``, ``"1d"`` or a number.
+
+    Raises:
+        SpecError: ``text`` is not a duration, or is negative or infinite.
+
+    Example:
+        >>> parse_duration("1h30m"), parse_duration("20m"), parse_duration(45)
+        (5400.0, 1200.0, 45.0)
+    """
+    try:
+        seconds = seconds_in(text)
+    except ValueError as exc:
+        raise SpecError(f"invalid duration: {exc}") from None
+    if seconds < 0:
+        raise SpecError(f"invalid duration: must be >= 0, got {show(text)}.")
+    return seconds
+
+
+def _check_metric(value: str) -> str:
+    if not value.strip() or value != value.strip():
+        fail(
+            "must name a metric the trial reports, without surrounding spaces, e.g. "
+            f'metric = "dev_error", got {show(value)}.'
+        )
+    return value
+
+
+def _spec_error_from(exc: ValidationError, where: str, prefix: tuple[str, ...] = ()) -> SpecError:
+    problems = [problem_from_pydantic(err, _VOCABULARY, prefix) for err in exc.errors()]
+    return spec_error(where, _in_file_order(problems))
+
+
+def _in_file_order(problems: list[Problem]) -> list[Problem]:
+    def rank(problem: Problem) -> int:
+        loc = problem[0]
+        return _ORDER.get(str(loc[0]), len(_ORDER)) if loc else -1
+
+    return sorted(problems, key=rank)
+
+
+class _SpecModel(BaseModel):
+    """Frozen, unknown keys refused; invalid input raises SpecError (not pydantic's error)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    _section: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            where = where_of(data.get("source"), type(self).__name__)
+            raise _spec_error_from(exc, where, self._section) from None
+
+    # Nested models are validated by pydantic-core directly, not through this __init__ (it
+    # would wrap their problems into one "Value error"): mark it as pydantic's own.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+
+class EntrypointSpec(_SpecModel):
+    """How a trial runs: a Python function (``module:function``) or a command line.
+
+    ``timeout`` in the study file (``"20m"``, ``"1h30m"``, seconds) becomes ``timeout_s``.
+    """
+
+    _section = ("entrypoint",)
+
+    python: str | None = None
+    command: Annotated[tuple[str, ...], Field(min_length=1)] | None = None
+    timeout_s: float | None = Field(
+        default=None, validation_alias=AliasChoices("timeout", "timeout_s")
+    )
+
+    @field_validator("python")
+    @classmethod
+    def _check_python(cls, value: str | None) -> str | None:
+        if value is None or _PYTHON_REF.fullmatch(value):
+            return value
+        hint = ""
+        if value.endswith(".py") or "/" in value:
+            hint = f' For a script, use command = ["python", {show(value)}] instead.'
+        elif ":" not in value:
+            hint = f" Name the function after a colon, e.g. {show(value + ':main')}."
+        fail(
+            'must name a function as "module.path:function" (a function taking a '
+            f"scitune.Trial), got {show(value)}.{hint}"
+        )
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _split_command(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return tuple(shlex.split(value))
+        except ValueError as exc:
+            fail(
+                f"cannot split the command line ({exc}), got {show(value)}. Write it as a "
+                'list, e.g. command = ["python", "train.py", "--lr", "{learning_rate}"].'
+            )
+
+    @field_validator("timeout_s", mode="before")
+    @classmethod
+    def _parse_timeout(cls, value: object) -> object:
+        if value is None:
+            return None
+        try:
+            seconds = seconds_in(value)
+        except ValueError as exc:
+            fail(f"{exc} Omit timeout for no limit.")
+        if seconds <= 0:
+            fail(f'must be > 0, got {show(value)}. Omit timeout for no limit, or e.g. "20m".')
+        return seconds
+
+    @model_validator(mode="after")
+    def _one_way_to_run(self) -> EntrypointSpec:
+        if (self.python is None) != (self.command is None):
+            return self
+        if self.python is None:
+            fail(
+                'set exactly one of python = "module:function" or command = [...], got '
+                'neither. Add e.g. python = "examples.mnist1d.train:main".'
+            )
+        fail(
+            "set exactly one of python or command, got both "
+            f"(python = {show(self.python)}, command = {show(list(self.command or ()))}). "
+            "Remove one of them."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.python is not None:
+            out["python"] = self.python
+        if self.command is not None:
+            out["command"] = list(self.command)
+        if self.timeout_s is not None:
+            out["timeout"] = self.timeout_s
+        return out
+
+
+class ObjectiveSpec(_SpecModel):
+    """The single metric that ranks trials; ``select`` picks its best or its final value."""
+
+    _section = ("objective",)
+
+    metric: str
+    goal: Goal = "minimize"
+    select: Select = "best"
+
+    _check_metric = field_validator("metric")(_check_metric)
+
+
+class ConstraintSpec(_SpecModel):
+    """A satisficing metric: trials outside ``[min, max]`` are filtered out before ranking."""
+
+    _section = ("constraints",)
+
+    metric: str
+    min: _Number | None = None
+    max: _Number | None = None
+
+    _check_metric = field_validator("metric")(_check_metric)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ConstraintSpec:
+        if self.min is None and self.max is None:
+            fail(
+                f"a constraint on {show(self.metric)} needs min, max or both, got neither. "
+                "Add e.g. max = 1.0."
+            )
+        if self.min is not None and self.max is not None and self.min > self.max:
+            fail(
+                f"min must be <= max, got min = {show(self.min)}, max = {show(self.max)}. "
+                "Swap them."
+            )
+        return self
+
+
+class BudgetSpec(_SpecModel):
+    """Trials (per scientific value when ``design = "per_value"``), steps per trial, seed."""
+
+    _section = ("budget",)
+
+    trials: _Count
+    max_train_steps: _Count
+    seed: Annotated[int, Field(strict=True, ge=0, le=MAX_INT)] = 0
+
+
+class SearchSpec(_SpecModel):
+    """How configurations are proposed (``sampler``) and how scientific values share them."""
+
+    _section = ("search",)
+
+    sampler: Sampler = "quasirandom"
+    design: Design = "per_value"
+
+
+class StudySpec(_SpecModel):
+    """A study file, validated. Build it with :func:`load_spec`, :meth:`from_dict` or directly.
+
+    ``scientific`` and ``nuisance`` map names to domains, ``fixed`` to plain values; the
+    ``*_when`` fields hold conditional ones as ``{parent: {parent value: {name: ...}}}`` (in the
+    file and in :meth:`to_dict` they sit under the role's ``when`` key). Treat the mappings as
+    read-only: the spec is a frozen value.
+    """
+
+    name: str
+    goal: str = ""
+    storage: str = DEFAULT_STORAGE
+    entrypoint: EntrypointSpec
+    objective: ObjectiveSpec
+    constraints: tuple[ConstraintSpec, ...] = ()
+    budget: BudgetSpec
+    search: SearchSpec = SearchSpec()
+    scientific: Annotated[Mapping[str, Domain], SkipValidation] = Field(default_factory=dict)
+    nuisance: Annotated[Mapping[str, Domain], SkipValidation] = Field(default_factory=dict)
+    fixed: Annotated[Mapping[str, Value], SkipValidation] = Field(default_factory=dict)
+    scientific_when: Annotated[
+        Mapping[str, Mapping[Value, Mapping[str, Domain]]], SkipValidation
+    ] = Field(default_factory=dict)
+    nuisance_when: Annotated[Mapping[str, Mapping[Value, Mapping[str, Domain]]], SkipValidation] = (
+        Field(default_factory=dict)
+    )
+    fixed_when: Annotated[Mapping[str, Mapping[Value, Mapping[str, Value]]], SkipValidation] = (
+        Field(default_factory=dict)
+    )
+    source: Path | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if _STUDY_NAME.fullmatch(value):
+            return value
+        cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", value).strip("-._")[:100] or "my-study"
+        fail(
+            "must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit "
+            f"(it names a directory), got {show(value)}. Use e.g. name = {show(cleaned)}."
+        )
+
+    @field_validator("storage")
+    @classmethod
+    def _check_storage(cls, value: str) -> str:
+        if _STORAGE_URL.fullmatch(value):
+            return value
+        fail(
+            f'must be a database URL such as "{DEFAULT_STORAGE}" (the default), got {show(value)}.'
+        )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _validate_study(
+        cls, data: Any, handler: ModelWrapValidatorHandler[StudySpec], info: ValidationInfo
+    ) -> StudySpec:
+        # The role tables need rules across fields (parents, roles, design), and every problem
+        # is wanted at once: they are parsed here, beside pydantic's checks of the rest.
+        if isinstance(data, StudySpec):
+            return data
+        if not isinstance(data, Mapping):
+            raise validation_error(
+                cls.__name__,
+                [((), f"a study must be a table of fields, got {kind(data)}: {show(data)}.")],
+            )
+        context = info.context if isinstance(info.context, Mapping) else {}
+        data = dict(data)
+        problems: list[Problem] = []
+        if context.get("study_file"):
+            for key in ("source", *(f"{role}_when" for role in ROLES)):
+                if key in data:
+                    problems.append(unknown_field((key,), data.pop(key), _VOCABULARY))
+            data["source"] = context.get("source")
+        tables = {role: data.pop(role, None) for role in ROLES}
+        extra_when = {role: data.pop(f"{role}_when", None) for role in ROLES}
+        parsed, role_problems = parse_roles(tables, extra_when, data.get("search"))
+        problems.extend(role_problems)
+        for role in ("scientific", "nuisance"):
+            data[role] = parsed.domains(role)
+            data[f"{role}_when"] = parsed.domain_when(role)
+        data["fixed"] = parsed.values("fixed")
+        data["fixed_when"] = parsed.value_when("fixed")
+        model: StudySpec | None = None
+        try:
+            model = handler(data)
+        except ValidationError as exc:
+            problems.extend(problem_from_pydantic(err, _VOCABULARY) for err in exc.errors())
+        if problems or model is None:
+            raise validation_error(cls.__name__, _in_file_order(problems))
+        return model
+
+    # --- construction and serialisation ----------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: Path | None = None) -> StudySpec:
+        """Validate a study given as the file's tables (``tomllib`` output, or :meth:`to_dict`).
+
+        Raises:
+            SpecError: every problem found, one per line, each naming ``source`` and the path.
+        """
+        where = where_of(source, cls.__name__)
+        try:
+            return cls.model_validate(data, context={"study_file": True, "source": source})
+        except ValidationError as exc:
+            raise _spec_error_from(exc, where) from None
+        except SpecError:
+            raise
+        except Exception as exc:  # the promise: nothing but SpecError for any input
+            raise SpecError(
+                f"{where}: scitune could not validate this study (internal error "
+                f"{type(exc).__name__}: {exc}). Please report it with the file."
+            ) from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        """The study as JSON-able tables, shaped like the file; ``from_dict`` reads it back."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "goal": self.goal,
+            "storage": self.storage,
+            "entrypoint": self.entrypoint.to_dict(),
+            "objective": self.objective.model_dump(mode="json"),
+            "constraints": [c.model_dump(mode="json", exclude_none=True) for c in self.constraints],
+            "budget": self.budget.model_dump(mode="json"),
+            "search": self.search.model_dump(mode="json"),
+        }
+        for role in ROLES:
+            table: dict[str, Any] = {
+                name: _dump_entry(entry) for name, entry in self._params(role).items()
+            }
+            when = self._when(role)
+            if when:
+                table["when"] = {
+                    parent: {
+                        key_str(value): {name: _dump_entry(e) for name, e in sub.items()}
+                        for value, sub in by_value.items()
+                    }
+                    for parent, by_value in when.items()
+                }
+            out[role] = table
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StudySpec):
+            return NotImplemented
+        return self._canonical() == other._canonical()
+
+    def __hash__(self) -> int:
+        return hash(self._canonical())
+
+    def _canonical(self) -> str:
+        # JSON keeps 1, 1.0 and true apart, and the order of axes, which both matter.
+        return json.dumps(self.to_dict())
+
+    # --- what the rest of scitune asks ------------------------------------------------------------
+
+    def scientific_space(self) -> Space:
+        """The scientific axes, conditional ones included (inactive ones under [fixed] dropped).
+
+        Conditional axes under a fixed parent stay conditional (``x[optimizer=adam]``): decode
+        with ``space.configs_from_unit(points, spec.context())``.
+        """
+        return Space.build(self.scientific, self.scientific_when).resolve(self.context())
+
+    def nuisance_space(self) -> Space:
+        """The nuisance axes, conditional ones included, keys namespaced by their parent.
+
+        Example: ``beta1[optimizer=adam]``. Decode with the scientific values and
+        :meth:`context` as ``context`` so that conditions on them can be evaluated.
+        """
+        return Space.build(self.nuisance, self.nuisance_when).resolve(self.context())
+
+    def context(self) -> dict[str, Value]:
+        """The unconditional fixed values, against which conditionals on [fixed] are resolved."""
+        return dict(self.fixed)
+
+    def fixed_params(self, config: Mapping[str, Value]) -> dict[str, Value]:
+        """Fixed values plus the conditional fixed values active for ``config``.
+
+        Args:
+            config: the scientific and nuisance values of a trial (fixed parents come from
+                [fixed] itself).
+        """
+        view = {**config, **self.fixed}
+        out = dict(self.fixed)
+        for parent, by_value in self.fixed_when.items():
+            if parent not in view:
+                continue
+            current = value_key(view[parent])
+            for value, params in by_value.items():
+                if value_key(value) == current:
+                    out.update(params)
+        return out
+
+    def role_of(self, name: str) -> Literal["scientific", "nuisance", "fixed"]:
+        """The role of a hyperparameter, by name or axis key (``beta1[optimizer=adam]``).
+
+        Raises:
+            KeyError: no hyperparameter of that name in this study.
+        """
+        base = name.split("[", 1)[0]
+        for role in ROLES:
+            if base in self._params(role) or base in self._conditional_names(role):
+                return role
+        known = [n for role in ROLES for n in (*self._params(role), *self._conditional_names(role))]
+        raise KeyError(
+            f"'{name}' is not a hyperparameter of study '{self.name}'{did_you_mean(base, known)}"
+        )
+
+    def warnings(self) -> list[str]:
+        """Advice from the playbook that does not stop the study (batch size, Adam budget...)."""
+        return study_warnings(self)
+
+    def _params(self, role: Role) -> Mapping[str, Domain | Value]:
+        return {"scientific": self.scientific, "nuisance": self.nuisance, "fixed": self.fixed}[role]
+
+    def _when(self, role: Role) -> Mapping[str, Mapping[Value, Mapping[str, Domain | Value]]]:
+        return {
+            "scientific": self.scientific_when,
+            "nuisance": self.nuisance_when,
+            "fixed": self.fixed_when,
+        }[role]
+
+    def _conditional_names(self, role: Role) -> Iterator[str]:
+        for by_value in self._when(role).values():
+            for sub in by_value.values():
+                yield from sub
+
+
+def _dump_entry(entry: Domain | Value) -> Any:
+    if isinstance(entry, FloatDomain | IntDomain | ChoiceDomain):
+        return domain_to_dict(entry)
+    return entry
+
+
+def load_spec(path: str | os.PathLike[str]) -> StudySpec:
+    """Read and validate a study file.
+
+    Raises:
+        SpecError: the file is missing, unreadable, not UTF-8 or not TOML, or breaks any rule
+            of the study file (all of them listed, one per line, with the field path).
+
+    Example:
+        >>> load_spec("study.toml")  # doctest: +SKIP
+    """
+    return StudySpec.from_dict(read_toml(path), source=Path(path))

@@ -1,0 +1,188 @@
+"""The SQL schema of the trial store (SQLAlchemy Core), the one migrations must reproduce.
+
+Choices that make the store exact and fast:
+
+- Parameters are typed (``kind`` + one value column), never strings: an int reads back as an
+  int, a bool as a bool.
+- A trial's score keeps NaN and +-inf: ``value`` holds finite numbers only and ``value_kind``
+  says which of finite / +inf / -inf / NaN it is (SQLite turns a NaN into NULL).
+- Measurements are stored as chunks: per (trial, metric) a series of blobs of little-endian
+  int64 steps and float64 values, one chunk per ingested batch, compacted to one chunk when the
+  trial finishes. Logically they are rows (trial, metric, step, value), unique per
+  (trial, metric, step) with the last write winning; physically they read back at memory speed,
+  and NaN/+-inf survive bit for bit.
+
+A change here needs a new migration in ``migrations/versions`` and a new ``HEAD_REVISION``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+__all__ = [
+    "HEAD_REVISION",
+    "UTCDateTime",
+    "ValueKind",
+    "checkpoints",
+    "measurement_chunks",
+    "metadata",
+    "metrics",
+    "studies",
+    "trial_params",
+    "trials",
+]
+
+# The newest migration; opening a store at this revision skips Alembic entirely.
+HEAD_REVISION = "0001"
+
+
+class ValueKind:
+    """Codes of ``trials.value_kind``: which number a score is (``value`` is NULL unless finite)."""
+
+    FINITE = 0
+    POS_INF = 1
+    NEG_INF = 2
+    NAN = 3
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite stores it naive, in UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime) or value.tzinfo is None:
+            raise ValueError(f"expected a timezone-aware datetime, got {value!r}.")
+        utc: dt.datetime = value.astimezone(dt.UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+metadata = sa.MetaData()
+
+studies = sa.Table(
+    "studies",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("sampler_state", sa.Text, nullable=False),
+    sa.Column("state_version", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+trials = sa.Table(
+    "trials",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "study_id",
+        sa.Integer,
+        sa.ForeignKey("studies.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("slot", sa.Text, nullable=False),
+    sa.Column("slot_index", sa.Integer, nullable=False),
+    sa.Column("parent_number", sa.Integer, nullable=True),
+    sa.Column("worker", sa.String(255), nullable=True),
+    sa.Column("dir", sa.Text, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=True),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=True),
+    sa.Column("value", sa.Double, nullable=True),
+    sa.Column("value_kind", sa.SmallInteger, nullable=True),
+    sa.Column("value_step", sa.BigInteger, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("stderr_tail", sa.Text, nullable=True),
+    sa.Column("ingested_bytes", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("study_id", "number", name="uq_trials_study_number"),
+    sa.Index("ix_trials_study_state_number", "study_id", "state", "number"),
+)
+
+trial_params = sa.Table(
+    "trial_params",
+    metadata,
+    sa.Column(
+        "trial_id",
+        sa.Integer,
+        sa.ForeignKey("trials.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("name", sa.String(255), primary_key=True),
+    # 'float' | 'int' | 'bool' | 'str'. Non-finite floats and ints beyond 64 bits are kept
+    # exactly in text_value (float_value / int_value NULL).
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("float_value", sa.Double, nullable=True),
+    sa.Column("int_value", sa.BigInteger, nullable=True),
+    sa.Column("text_value", sa.Text, nullable=True),
+    sqlite_with_rowid=False,  # small rows looked up by key: one b-tree instead of two
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "study_id",
+        sa.Integer,
+        sa.ForeignKey("studies.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.UniqueConstraint("study_id", "name", name="uq_metrics_study_name"),
+)
+
+measurement_chunks = sa.Table(
+    "measurement_chunks",
+    metadata,
+    sa.Column(
+        "trial_id",
+        sa.Integer,
+        sa.ForeignKey("trials.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "metric_id",
+        sa.Integer,
+        sa.ForeignKey("metrics.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # Per trial, increasing with every batch: a later chunk overrides an earlier one's steps.
+    sa.Column("chunk", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("steps", sa.LargeBinary, nullable=False),  # int64, little-endian
+    sa.Column("vals", sa.LargeBinary, nullable=False),  # float64, little-endian
+    sa.Column("n", sa.Integer, nullable=False),
+)
+
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    sa.Column(
+        "trial_id",
+        sa.Integer,
+        sa.ForeignKey("trials.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("step", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("metrics", sa.Text, nullable=False),  # JSON; NaN/Infinity allowed
+)

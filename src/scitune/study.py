@@ -1,0 +1,207 @@
+"""A study bound to its store: the spec, the stored record, and the trials it consists of."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scitune import design
+from scitune.errors import ConcurrentUpdateError, SpecError, StudyNotFoundError
+from scitune.samplers import Sampler, make_sampler
+from scitune.scoring import constraint_violations, sort_key
+from scitune.spec import StudySpec, load_spec
+from scitune.storage import FrozenTrial, Storage, StudyRecord, TrialState, open_storage
+
+__all__ = ["DEFAULT_STORAGE", "RankedTrial", "Study"]
+
+DEFAULT_STORAGE = "sqlite:///.scitune/scitune.db"
+
+# What defines the trials already run. Changing any of these under an existing study name would
+# mix incomparable trials, so it is refused; budget.trials, goal, constraints and entrypoint may
+# change (a larger budget adds trials).
+_SEARCH_DEFINING = ("scientific", "nuisance", "fixed", "search", "objective")
+_BUDGET_DEFINING = ("max_train_steps", "seed")
+
+
+@dataclass(frozen=True)
+class RankedTrial:
+    """A finished trial with its rank among those that satisfy every constraint."""
+
+    trial: FrozenTrial
+    rank: int | None
+    violations: tuple[str, ...]
+
+
+class Study:
+    """A study in a store. Build it with :meth:`open` (from a spec) or :meth:`load`."""
+
+    def __init__(self, spec: StudySpec, storage: Storage, record: StudyRecord) -> None:
+        self.spec = spec
+        self.storage = storage
+        self.record = record
+
+    # -- opening -----------------------------------------------------------------------------
+    @classmethod
+    def open(cls, spec: StudySpec, storage: Storage | None = None) -> Study:
+        """The study ``spec`` names: created if new, checked against the stored one if not."""
+        storage = storage or open_storage(spec.storage)
+        data = spec.to_dict()
+        try:
+            record = storage.get_study(spec.name)
+        except StudyNotFoundError:
+            record = storage.create_study(spec.name, data, {})
+            return cls(spec, storage, record)
+        _check_compatible(spec, record)
+        if dict(record.spec) != data:
+            storage.update_study_spec(record.id, data)
+            record = storage.get_study(spec.name)
+        return cls(spec, storage, record)
+
+    @classmethod
+    def load(cls, ref: str, *, storage_url: str | None = None) -> Study:
+        """A study by file path (``study.toml``) or by name in ``storage_url`` (default store)."""
+        path = Path(ref)
+        if path.suffix == ".toml" or path.is_file():
+            spec = load_spec(path)
+            storage = open_storage(storage_url or spec.storage)
+            try:
+                record = storage.get_study(spec.name)
+            except StudyNotFoundError as e:
+                raise StudyNotFoundError(
+                    f"study {spec.name!r} (from {path}) has not been run yet in "
+                    f"{storage.url}. Start it with `scitune run {ref}`."
+                ) from e
+            return cls(spec, storage, record)
+        storage = open_storage(storage_url or DEFAULT_STORAGE)
+        try:
+            record = storage.get_study(ref)
+        except StudyNotFoundError as e:
+            names = [s.name for s in storage.list_studies()]
+            known = f"Studies there: {', '.join(names)}." if names else "It holds no study yet."
+            raise StudyNotFoundError(
+                f"no study file or study named {ref!r} in {storage.url}. {known} "
+                "Pass a study file (study.toml) or one of those names."
+            ) from e
+        return cls(StudySpec.from_dict(dict(record.spec)), storage, record)
+
+    # -- design ------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    def sampler(self) -> Sampler:
+        return make_sampler(self.spec.search.sampler, seed=self.spec.budget.seed)
+
+    def planned_trials(self) -> int:
+        return sum(cell.target for cell in design.cells(self.spec))
+
+    def ensure_trials(self, *, retries: int = 20) -> list[FrozenTrial]:
+        """Create the PENDING trials the design still lacks (atomic with the sampler state).
+
+        Safe with several runners on one store: a runner that loses the race re-reads and
+        retries, so sequence positions are never drawn twice.
+        """
+        sampler = self.sampler()
+        cells = design.cells(self.spec)
+        for _ in range(retries):
+            record = self.storage.get_study(self.name)
+            counts = Counter(t.slot for t in self.storage.get_trials(record.id))
+            new, state = design.propose(self.spec, sampler, cells, counts, record.sampler_state)
+            if not new:
+                self.record = record
+                return []
+            try:
+                created = self.storage.add_trials(
+                    record.id, new, sampler_state=state, expected_version=record.state_version
+                )
+            except ConcurrentUpdateError:
+                continue
+            self.record = self.storage.get_study(self.name)
+            return created
+        raise ConcurrentUpdateError(
+            f"could not allocate trials for study {self.name!r} after {retries} attempts: "
+            "other runners keep changing it. Try again."
+        )
+
+    # -- reading -----------------------------------------------------------------------------
+    def trials(self, states: Iterable[TrialState] | None = None) -> list[FrozenTrial]:
+        return self.storage.get_trials(self.record.id, states=states)
+
+    def ranked(self, trials: list[FrozenTrial] | None = None) -> list[RankedTrial]:
+        """Every trial, with a rank for the COMPLETE ones that satisfy all constraints.
+
+        Constraints filter before the objective ranks (PLAYBOOK/checklist: satisficing metrics).
+        Returned in trial-number order; rank 1 is the best.
+        """
+        trials = self.trials() if trials is None else trials
+        constraints = self.spec.constraints
+        complete = [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
+        curves: Mapping[int, Mapping[str, Any]] = {}
+        if constraints and complete:
+            curves = self.storage.get_curves(
+                self.record.id,
+                trial_ids=[t.id for t in complete],
+                metrics=[c.metric for c in constraints],
+            )
+        violations = {
+            t.id: tuple(constraint_violations(constraints, curves.get(t.id, {}), t.value_step))
+            for t in complete
+        }
+        sign = sort_key(self.spec.objective.goal)
+        eligible = sorted(
+            (t for t in complete if not violations[t.id]),
+            key=lambda t: (sign * (t.value if t.value is not None else 0.0), t.number),
+        )
+        rank = {t.id: i + 1 for i, t in enumerate(eligible)}
+        return [RankedTrial(t, rank.get(t.id), violations.get(t.id, ())) for t in trials]
+
+    def best(self, k: int = 1) -> list[FrozenTrial]:
+        """The ``k`` best trials that satisfy every constraint, best first."""
+        ranked = [r for r in self.ranked() if r.rank is not None]
+        ranked.sort(key=lambda r: r.rank or 0)
+        return [r.trial for r in ranked[:k]]
+
+    def artifacts_dir(self) -> Path:
+        """Where trial directories live: beside a SQLite file, else ``./.scitune``."""
+        url = self.storage.url
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            base = Path(url.removeprefix("sqlite:///")).expanduser().resolve().parent
+        else:
+            base = Path(".scitune").resolve()
+        return base / "studies" / self.name
+
+
+def _check_compatible(spec: StudySpec, record: StudyRecord) -> None:
+    new, old = spec.to_dict(), dict(record.spec)
+    changed = [k for k in _SEARCH_DEFINING if new.get(k) != old.get(k)]
+    changed += [
+        f"budget.{k}"
+        for k in _BUDGET_DEFINING
+        if new.get("budget", {}).get(k) != old.get("budget", {}).get(k)
+    ]
+    if changed:
+        where = f"{spec.source}: " if spec.source else ""
+        detail = "; ".join(
+            f"{k}: stored {_short(_dig(old, k))}, now {_short(_dig(new, k))}" for k in changed
+        )
+        raise SpecError(
+            f"{where}study {spec.name!r} already exists with different {', '.join(changed)} "
+            f"({detail}). Its trials would not be comparable with new ones. Give the changed "
+            "study a new name (name = ...), or restore the old values."
+        )
+
+
+def _dig(data: Mapping[str, Any], dotted: str) -> Any:
+    out: Any = data
+    for part in dotted.split("."):
+        out = out.get(part) if isinstance(out, Mapping) else None
+    return out
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,588 @@
+"""The storage contract as tests, run against every backend (Optuna's ``StorageTestCase``).
+
+A backend's test module subclasses :class:`StorageContract` and provides the ``storage_url``
+fixture (a URL that several processes can open) or overrides ``storage``. Each test checks one
+point of the contract in ``scitune/storage/_base.py``; the numbers in the docstrings are its
+rules.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import multiprocessing
+import struct
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scitune.errors import (
+    ConcurrentUpdateError,
+    StorageError,
+    StudyNotFoundError,
+    TrialNotFoundError,
+    TrialStateError,
+)
+from scitune.storage import (
+    CheckpointRecord,
+    Curve,
+    FrozenTrial,
+    NewTrial,
+    Storage,
+    StudyRecord,
+    TrialState,
+    open_storage,
+)
+
+FINISHED = (TrialState.COMPLETE, TrialState.INFEASIBLE, TrialState.FAILED)
+
+
+def add(storage: Storage, study: StudyRecord, n: int = 1, **params: Any) -> list[FrozenTrial]:
+    """Add ``n`` trials at the study's current state version."""
+    current = storage.get_study(study.name)
+    new = [NewTrial(dict(params, i=i), seed=100 + i) for i in range(n)]
+    state = {"position": current.state_version + n}
+    return storage.add_trials(
+        study.id, new, sampler_state=state, expected_version=current.state_version
+    )
+
+
+def running(storage: Storage, study: StudyRecord, **params: Any) -> FrozenTrial:
+    """A new trial, claimed."""
+    add(storage, study, **params)
+    trial = storage.claim_trial(study.id, worker="w", trial_dir="trials/{number}")
+    assert trial is not None
+    return trial
+
+
+def batch(**curves: tuple[list[int], list[float]]) -> dict[str, Any]:
+    return {
+        name: (np.asarray(steps, dtype=np.int64), np.asarray(values, dtype=np.float64))
+        for name, (steps, values) in curves.items()
+    }
+
+
+def bits(values: Any) -> list[bytes]:
+    """Exact bit patterns, so NaN compares equal to NaN and -0.0 differs from 0.0."""
+    return [struct.pack("<d", float(v)) for v in values]
+
+
+# -- worker processes (module level: spawned processes import them) ------------------------------
+def _claim_all(url: str, study_id: int, worker: str, out: Any, start: Any) -> None:
+    storage = open_storage(url)
+    start.wait()
+    claimed = []
+    while (trial := storage.claim_trial(study_id, worker=worker, trial_dir="d")) is not None:
+        claimed.append(trial.number)
+    storage.close()
+    out.put((worker, claimed))
+
+
+def _add_many(url: str, name: str, rounds: int, out: Any, start: Any) -> None:
+    storage = open_storage(url)
+    start.wait()
+    conflicts = 0
+    for _ in range(rounds):
+        while True:
+            study = storage.get_study(name)
+            try:
+                storage.add_trials(
+                    study.id,
+                    [NewTrial({"x": 1}, seed=0), NewTrial({"x": 2}, seed=1)],
+                    sampler_state={"position": study.state_version + 1},
+                    expected_version=study.state_version,
+                )
+                break
+            except ConcurrentUpdateError:
+                conflicts += 1
+    storage.close()
+    out.put(conflicts)
+
+
+def _run_processes(target: Any, args: list[tuple[Any, ...]]) -> list[Any]:
+    ctx = multiprocessing.get_context("spawn")
+    out, start = ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=target, args=(*a, out, start)) for a in args]
+    for p in procs:
+        p.start()
+    time.sleep(0.5)  # let them all open the store, then release them together
+    start.set()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    return results
+
+
+class StorageContract:
+    """The contract tests; subclasses provide ``storage_url`` (or override ``storage``)."""
+
+    @pytest.fixture
+    def storage_url(self) -> str:
+        raise NotImplementedError("a backend's test class provides the storage_url fixture")
+
+    @pytest.fixture
+    def storage(self, storage_url: str) -> Iterator[Storage]:
+        storage = open_storage(storage_url)
+        yield storage
+        storage.close()
+
+    @pytest.fixture
+    def study(self, storage: Storage) -> StudyRecord:
+        return storage.create_study("s", {"goal": "g", "budget": {"trials": 3}}, {"position": 0})
+
+    # -- 1. snapshots ------------------------------------------------------------------------
+    def test_study_snapshot_never_changes(self, storage: Storage) -> None:
+        spec: dict[str, Any] = {"budget": {"trials": 3}}
+        study = storage.create_study("s", spec, {"position": 0})
+        spec["budget"]["trials"] = 99  # the caller's dict is not the stored one
+        add(storage, study, 2)
+        storage.update_study_spec(study.id, {"budget": {"trials": 10}})
+        assert study.spec == {"budget": {"trials": 3}}
+        assert (study.sampler_state, study.state_version) == ({"position": 0}, 0)
+        again = storage.get_study("s")
+        assert again.spec == {"budget": {"trials": 10}}
+        assert (again.sampler_state, again.state_version) == ({"position": 2}, 1)
+
+    def test_trial_snapshot_never_changes(self, storage: Storage, study: StudyRecord) -> None:
+        (pending,) = add(storage, study, lr=0.1)
+        claimed = storage.claim_trial(study.id, worker="w", trial_dir="d")
+        assert claimed is not None
+        storage.finish_trial(claimed.id, TrialState.COMPLETE, value=1.0)
+        assert pending.state is TrialState.PENDING and pending.started_at is None
+        assert claimed.state is TrialState.RUNNING and claimed.value is None
+        if isinstance(claimed.params, dict):  # a mutable snapshot must be the caller's copy
+            claimed.params["lr"] = 5.0
+        assert storage.get_trial(study.id, 0).params["lr"] == 0.1
+
+    def test_curve_snapshot_never_changes(self, storage: Storage, study: StudyRecord) -> None:
+        trial = running(storage, study)
+        storage.add_measurements(trial.id, batch(loss=([1, 2], [1.0, 2.0])))
+        before = storage.get_curves(study.id)[trial.id]["loss"]
+        storage.add_measurements(trial.id, batch(loss=([2, 3], [9.0, 3.0])))
+        assert before == Curve(np.array([1, 2]), np.array([1.0, 2.0]))
+        after = storage.get_curves(study.id)[trial.id]["loss"]
+        assert after == Curve(np.array([1, 2, 3]), np.array([1.0, 9.0, 3.0]))
+
+    # -- 2. studies --------------------------------------------------------------------------
+    def test_create_and_get_study(self, storage: Storage) -> None:
+        spec = {"name": "s", "scientific": {"dropout": {"values": [0.0, 0.1]}}, "n": 3}
+        created = storage.create_study("s", spec, {"position": 0, "seed": 7})
+        got = storage.get_study("s")
+        assert got == created
+        assert (got.name, got.spec, got.sampler_state, got.state_version) == (
+            "s",
+            spec,
+            {"position": 0, "seed": 7},
+            0,
+        )
+        assert got.created_at.utcoffset() is not None and got.created_at.utcoffset().seconds == 0
+
+    def test_study_names_are_unique(self, storage: Storage, study: StudyRecord) -> None:
+        with pytest.raises(StorageError, match="already exists"):
+            storage.create_study("s", {"other": True}, {})
+        assert storage.get_study("s").spec == study.spec
+
+    def test_unknown_study(self, storage: Storage, study: StudyRecord) -> None:
+        with pytest.raises(StudyNotFoundError, match="nope"):
+            storage.get_study("nope")
+        with pytest.raises(LookupError):  # the builtin it refines
+            storage.get_study("nope")
+        missing = study.id + 1000
+        for call in (
+            lambda: storage.update_study_spec(missing, {}),
+            lambda: storage.get_trials(missing),
+            lambda: storage.claim_trial(missing, worker="w", trial_dir="d"),
+            lambda: storage.add_trials(missing, [], sampler_state={}, expected_version=0),
+            lambda: storage.get_curves(missing),
+            lambda: storage.get_checkpoints(missing),
+        ):
+            with pytest.raises(StudyNotFoundError):
+                call()
+
+    def test_list_studies_oldest_first(self, storage: Storage) -> None:
+        assert storage.list_studies() == []
+        for name in ("b", "a", "c"):
+            storage.create_study(name, {}, {})
+        assert [s.name for s in storage.list_studies()] == ["b", "a", "c"]
+
+    def test_update_spec_leaves_state_and_trials(
+        self, storage: Storage, study: StudyRecord
+    ) -> None:
+        add(storage, study, 2)
+        storage.update_study_spec(study.id, {"budget": {"trials": 30}})
+        got = storage.get_study("s")
+        assert got.spec == {"budget": {"trials": 30}}
+        assert (got.sampler_state, got.state_version) == ({"position": 2}, 1)
+        assert len(storage.get_trials(study.id)) == 2
+
+    # -- 3. sequence positions -----------------------------------------------------------------
+    def test_numbers_dense_from_zero_in_order(self, storage: Storage, study: StudyRecord) -> None:
+        first = add(storage, study, 3)
+        second = add(storage, study, 2)
+        assert [t.number for t in first + second] == [0, 1, 2, 3, 4]
+        assert [t.params["i"] for t in first + second] == [0, 1, 2, 0, 1]
+        assert [t.number for t in storage.get_trials(study.id)] == [0, 1, 2, 3, 4]
+
+    def test_numbers_are_per_study(self, storage: Storage) -> None:
+        a = storage.create_study("a", {}, {})
+        b = storage.create_study("b", {}, {})
+        add(storage, a, 2)
+        add(storage, b, 1)
+        add(storage, a, 1)
+        add(storage, b, 2)
+        assert [t.number for t in storage.get_trials(a.id)] == [0, 1, 2]
+        assert [t.number for t in storage.get_trials(b.id)] == [0, 1, 2]
+
+    def test_add_trials_stores_state_and_bumps_version(
+        self, storage: Storage, study: StudyRecord
+    ) -> None:
+        new = [
+            NewTrial({"x": 1}, seed=5, slot='{"dropout": 0.1}', slot_index=3, parent_number=None)
+        ]
+        (trial,) = storage.add_trials(
+            study.id, new, sampler_state={"position": 1, "x": [1, 2]}, expected_version=0
+        )
+        got = storage.get_study("s")
+        assert (got.sampler_state, got.state_version) == ({"position": 1, "x": [1, 2]}, 1)
+        assert trial == storage.get_trial(study.id, 0)
+        assert (trial.state, trial.seed, trial.slot, trial.slot_index) == (
+            TrialState.PENDING,
+            5,
+            '{"dropout": 0.1}',
+            3,
+        )
+        assert (trial.parent_number, trial.attempts, trial.ingested_bytes) == (None, 0, 0)
+        assert trial.worker is None and trial.started_at is None and trial.value is None
+        child = storage.add_trials(
+            study.id, [NewTrial({}, seed=1, parent_number=0)], sampler_state={}, expected_version=1
+        )
+        assert child[0].parent_number == 0
+
+    def test_stale_version_raises_and_writes_nothing(
+        self, storage: Storage, study: StudyRecord
+    ) -> None:
+        add(storage, study, 2)  # version 0 -> 1
+        with pytest.raises(ConcurrentUpdateError):
+            storage.add_trials(
+                study.id, [NewTrial({"x": 1}, seed=0)], sampler_state={"p": 9}, expected_version=0
+            )
+        got = storage.get_study("s")
+        assert (got.sampler_state, got.state_version) == ({"position": 2}, 1)
+        assert len(storage.get_trials(study.id)) == 2
+
+    def test_add_no_trials_still_advances_state(self, storage: Storage, study: StudyRecord) -> None:
+        assert storage.add_trials(study.id, [], sampler_state={"p": 1}, expected_version=0) == []
+        assert storage.get_study("s").state_version == 1
+
+    def test_concurrent_add_trials_from_processes(
+        self, storage: Storage, storage_url: str, study: StudyRecord
+    ) -> None:
+        results = _run_processes(_add_many, [(storage_url, "s", 15)] * 3)
+        trials = storage.get_trials(study.id)
+        assert [t.number for t in trials] == list(range(3 * 15 * 2))
+        assert storage.get_study("s").state_version == 3 * 15
+        assert all(isinstance(r, int) for r in results)
+
+    # -- 4. claims ---------------------------------------------------------------------------
+    def test_claim_lowest_pending(self, storage: Storage, study: StudyRecord) -> None:
+        add(storage, study, 3)
+        first = storage.claim_trial(study.id, worker="host:1", trial_dir="/runs/s/{number}/x")
+        assert first is not None
+        assert (first.number, first.state, first.worker) == (0, TrialState.RUNNING, "host:1")
+        assert (first.dir, first.attempts) == ("/runs/s/0/x", 1)
+        assert first.started_at is not None and first.heartbeat_at is not None
+        assert first.started_at.utcoffset() is not None
+        assert first == storage.get_trial(study.id, 0)
+        second = storage.claim_trial(study.id, worker="host:2", trial_dir="plain")
+        assert second is not None and (second.number, second.dir) == (1, "plain")
+
+    def test_claim_none_when_nothing_pending(self, storage: Storage, study: StudyRecord) -> None:
+        assert storage.claim_trial(study.id, worker="w", trial_dir="d") is None
+        running(storage, study)
+        assert storage.claim_trial(study.id, worker="w", trial_dir="d") is None
+
+    def test_claims_are_atomic_across_processes(
+        self, storage: Storage, storage_url: str, study: StudyRecord
+    ) -> None:
+        add(storage, study, 60)
+        results = _run_processes(_claim_all, [(storage_url, study.id, f"w{i}") for i in range(4)])
+        numbers = [n for _, claimed in results for n in claimed]
+        assert sorted(numbers) == list(range(60))  # every trial once, none twice
+        trials = storage.get_trials(study.id)
+        assert all(t.state is TrialState.RUNNING and t.attempts == 1 for t in trials)
+        by_worker = {w: set(c) for w, c in results}
+        assert all(t.number in by_worker[t.worker or ""] for t in trials)
+
+    # -- 5. lifecycle -------------------------------------------------------------------------
+    @pytest.mark.parametrize("state", FINISHED)
+    def test_finish(self, storage: Storage, study: StudyRecord, state: TrialState) -> None:
+        trial = running(storage, study)
+        done = storage.finish_trial(
+            trial.id, state, value=0.25, value_step=300, reason="why", stderr_tail="tail\n"
+        )
+        assert (done.state, done.value, done.value_step) == (state, 0.25, 300)
+        assert (done.reason, done.stderr_tail) == ("why", "tail\n")
+        assert done.finished_at is not None and done.duration_s is not None
+        assert done.duration_s >= 0
+        assert done == storage.get_trial(study.id, trial.number)
+
+    @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, None, 0.1 + 0.2, -1e-300])
+    def test_score_round_trips_exactly(
+        self, storage: Storage, study: StudyRecord, value: float | None
+    ) -> None:
+        trial = running(storage, study)
+        done = storage.finish_trial(trial.id, TrialState.INFEASIBLE, value=value)
+        got = storage.get_trial(study.id, trial.number).value
+        for v in (done.value, got):
+            if value is None:
+                assert v is None
+            else:
+                assert v is not None and bits([v]) == bits([value])
+
+    def test_finished_trial_cannot_change(self, storage: Storage, study: StudyRecord) -> None:
+        trial = running(storage, study)
+        storage.add_measurements(trial.id, batch(loss=([1], [1.0])), ingested_bytes=10)
+        storage.finish_trial(trial.id, TrialState.COMPLETE, value=1.0)
+        with pytest.raises(TrialStateError, match="COMPLETE"):
+            storage.finish_trial(trial.id, TrialState.FAILED, value=2.0)
+        with pytest.raises(TrialStateError):
+            storage.requeue_trial(trial.id, "again")
+        with pytest.raises(TrialStateError):
+            storage.add_measurements(trial.id, batch(loss=([1], [5.0])), ingested_bytes=99)
+        with pytest.raises(TrialStateError):
+            storage.add_checkpoints(trial.id, [CheckpointRecord(1, "late.pt")])
+        got = storage.get_trial(study.id, trial.number)
+        assert (got.state, got.value, got.ingested_bytes) == (TrialState.COMPLETE, 1.0, 10)
+        assert storage.get_curves(study.id)[trial.id]["loss"] == Curve(
+            np.array([1]), np.array([1.0])
+        )
+
+    def test_only_running_trials_finish_or_requeue(
+        self, storage: Storage, study: StudyRecord
+    ) -> None:
+        (pending,) = add(storage, study)
+        with pytest.raises(TrialStateError, match="PENDING"):
+            storage.finish_trial(pending.id, TrialState.COMPLETE)
+        with pytest.raises(TrialStateError):
+            storage.requeue_trial(pending.id, "x")
+        trial = storage.claim_trial(study.id, worker="w", trial_dir="d")
+        assert trial is not None
+        for not_finished in (TrialState.PENDING, TrialState.RUNNING):
+            with pytest.raises(TrialStateError):
+                storage.finish_trial(trial.id, not_finished)
+        assert storage.get_trial(study.id, 0).state is TrialState.RUNNING
+
+    def test_requeue_then_claim_again(self, storage: Storage, study: StudyRecord) -> None:
+        add(storage, study, 2)
+        first = storage.claim_trial(study.id, worker="w1", trial_dir="d")
+        assert first is not None
+        back = storage.requeue_trial(first.id, "worker lost")
+        assert (back.number, back.state, back.reason) == (0, TrialState.PENDING, "worker lost")
+        again = storage.claim_trial(study.id, worker="w2", trial_dir="e/{number}")
+        assert again is not None
+        assert (again.id, again.number, again.attempts, again.worker) == (first.id, 0, 2, "w2")
+        assert again.dir == "e/0"
+
+    def test_unknown_trial(self, storage: Storage, study: StudyRecord) -> None:
+        trial = running(storage, study)
+        missing = trial.id + 1000
+        for call in (
+            lambda: storage.finish_trial(missing, TrialState.COMPLETE),
+            lambda: storage.requeue_trial(missing, "x"),
+            lambda: storage.add_measurements(missing, batch(loss=([1], [1.0]))),
+            lambda: storage.add_checkpoints(missing, [CheckpointRecord(1, "p")]),
+            lambda: storage.get_trial(study.id, 99),
+        ):
+            with pytest.raises(TrialNotFoundError):
+                call()
+
+    def test_heartbeat(self, storage: Storage, study: StudyRecord) -> None:
+        a = running(storage, study)
+        b = running(storage, study)
+        storage.finish_trial(b.id, TrialState.COMPLETE)
+        finished = storage.get_trial(study.id, b.number)
+        time.sleep(0.01)
+        storage.heartbeat([a.id, b.id])
+        storage.heartbeat([])
+        beat = storage.get_trial(study.id, a.number).heartbeat_at
+        assert beat is not None and a.heartbeat_at is not None and beat > a.heartbeat_at
+        assert storage.get_trial(study.id, b.number) == finished  # a finished trial is frozen
+
+    def test_get_trials_by_state(self, storage: Storage, study: StudyRecord) -> None:
+        add(storage, study, 4)
+        for state in (TrialState.COMPLETE, TrialState.INFEASIBLE):
+            trial = storage.claim_trial(study.id, worker="w", trial_dir="d")
+            assert trial is not None
+            storage.finish_trial(trial.id, state)
+        storage.claim_trial(study.id, worker="w", trial_dir="d")
+        numbers = lambda states: [t.number for t in storage.get_trials(study.id, states=states)]  # noqa: E731
+        assert numbers(None) == [0, 1, 2, 3]
+        assert numbers([TrialState.PENDING]) == [3]
+        assert numbers([TrialState.INFEASIBLE, TrialState.COMPLETE]) == [0, 1]
+        assert numbers([TrialState.FAILED]) == []
+        assert numbers([]) == []
+
+    # -- 6. measurements ----------------------------------------------------------------------
+    def test_last_write_wins_sorted(self, storage: Storage, study: StudyRecord) -> None:
+        trial = running(storage, study)
+        storage.add_measurements(trial.id, batch(loss=([30, 10, 20], [3.0, 1.0, 2.0])))
+        storage.add_measurements(trial.id, batch(loss=([20, 40], [-2.0, 4.0])))
+        storage.add_measurements(trial.id, batch(loss=([5, 5], [0.5, 0.6])))  # in one batch too
+        curve = storage.get_curves(study.id)[trial.id]["loss"]
+        assert curve == Curve(np.array([5, 10, 20, 30, 40]), np.array([0.6, 1, -2, 3, 4.0]))
+        assert curve.steps.dtype == np.int64 and curve.values.dtype == np.float64
+
+    def test_re_adding_a_batch_is_idempotent(self, storage: Storage, study: StudyRecord) -> None:
+        trial = running(storage, study)
+        lines = batch(loss=([1, 2, 3], [0.3, 0.2, 0.1]), acc=([1, 3], [0.5, 0.9]))
+        storage.add_measurements(trial.id, lines, ingested_bytes=100)
+        once = storage.get_curves(study.id)
+        storage.add_measurements(trial.id, lines, ingested_bytes=100)
+        assert storage.get_curves(study.id) == once
+        storage.finish_trial(trial.id, TrialState.COMPLETE)
+        assert storage.get_curves(study.id) == once
+
+    def test_non_finite_values_exact(self, storage: Storage, study: StudyRecord) -> None:
+        trial = running(storage, study)
+        values = [math.nan, math.inf, -math.inf, -0.0, 5e-324, 1.7976931348623157e308]
+        storage.add_measurements(trial.id, batch(x=(list(range(6)), values)))
+        storage.add_measurements(trial.id, batch(y=([0], [math.nan])))
+        got = storage.get_curves(study.id)[trial.id]
+        assert bits(got["x"].values) == bits(values)
+        storage.finish_trial(trial.id, TrialState.INFEASIBLE)
+        assert bits(storage.get_curves(study.id)[trial.id]["x"].values) == bits(values)
+
+    def test_batch_and_offset_commit_together(self, storage: Storage, study: StudyRecord) -> None:
+        trial = running(storage, study)
+        storage.add_measurements(trial.id, batch(loss=([1], [1.0])), ingested_bytes=17)
+        assert storage.get_trial(study.id, trial.number).ingested_bytes == 17
+        bad = {"loss": (np.array([2, 3]), np.array([1.0]))}  # refused: nothing is written
+        with pytest.raises(ValueError):
+            storage.add_measurements(trial.id, bad, ingested_bytes=40)
+        assert storage.get_trial(study.id, trial.number).ingested_bytes == 17
+        assert len(storage.get_curves(study.id)[trial.id]["loss"]) == 1
+        storage.add_measurements(trial.id, {}, ingested_bytes=25)  # a line without metrics
+        assert storage.get_trial(study.id, trial.number).ingested_bytes == 25
+        storage.add_measurements(trial.id, batch(loss=([2], [2.0])))  # None: offset unchanged
+        assert storage.get_trial(study.id, trial.number).ingested_bytes == 25
+
+    def test_curve_filters(self, storage: Storage, study: StudyRecord) -> None:
+        a, b, c = (running(storage, study) for _ in range(3))
+        for t in (a, b):
+            storage.add_measurements(t.id, batch(loss=([1], [t.number]), acc=([1], [0.5])))
+        other = storage.create_study("other", {}, {})
+        o = running(storage, other)
+        storage.add_measurements(o.id, batch(loss=([1], [9.0]), lr=([1], [0.1])))
+        curves = storage.get_curves(study.id)
+        assert set(curves) == {a.id, b.id}  # trials without points are absent
+        assert set(curves[a.id]) == {"loss", "acc"}
+        only = storage.get_curves(study.id, trial_ids=[b.id, c.id, o.id], metrics=["loss", "lr"])
+        assert set(only) == {b.id} and set(only[b.id]) == {"loss"}
+        assert storage.get_curves(study.id, metrics=["nothing"]) == {}
+        assert storage.get_curves(study.id, trial_ids=[]) == {}
+        assert set(storage.get_curves(other.id)[o.id]) == {"loss", "lr"}
+
+    @settings(
+        max_examples=40,
+        deadline=None,
+        # One store serves all examples (each writes its own study), and every backend's class
+        # runs this same method: both are intended.
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+            HealthCheck.too_slow,
+        ],
+    )
+    @given(
+        points=st.lists(
+            st.tuples(
+                st.sampled_from(["loss", "acc", "lr"]),
+                st.integers(-3, 40),
+                st.floats(allow_nan=True, allow_infinity=True),
+            ),
+            max_size=60,
+        ),
+        cuts=st.lists(st.integers(0, 60), max_size=6),
+        finish=st.booleans(),
+    )
+    def test_measurements_match_a_dict_model(
+        self,
+        storage: Storage,
+        points: list[tuple[str, int, float]],
+        cuts: list[int],
+        finish: bool,
+    ) -> None:
+        """Any points, written in any chunking, read back as a last-write-wins dict."""
+        study = storage.create_study(f"h{time.perf_counter_ns()}", {}, {})
+        trial = running(storage, study)
+        model: dict[str, dict[int, float]] = {}
+        bounds = [0, *sorted(c for c in cuts if c < len(points)), len(points)]
+        for lo, hi in itertools.pairwise(bounds):
+            chunk: dict[str, tuple[list[int], list[float]]] = {}
+            for name, step, value in points[lo:hi]:
+                chunk.setdefault(name, ([], []))
+                chunk[name][0].append(step)
+                chunk[name][1].append(value)
+                model.setdefault(name, {})[step] = value
+            storage.add_measurements(trial.id, batch(**chunk))
+        if finish:
+            storage.finish_trial(trial.id, TrialState.COMPLETE)
+        curves = storage.get_curves(study.id).get(trial.id, {})
+        assert set(curves) == set(model)
+        for name, expected in model.items():
+            steps = sorted(expected)
+            assert curves[name].steps.tolist() == steps
+            assert bits(curves[name].values) == bits(expected[s] for s in steps)
+
+    # -- 7. parameters -------------------------------------------------------------------------
+    def test_parameters_keep_their_types(self, storage: Storage, study: StudyRecord) -> None:
+        params: dict[str, Any] = {
+            "lr": 0.1, "one_float": 1.0, "zero_float": 0.0, "one_int": 1, "zero_int": 0,
+            "neg": -7, "big": 2**53 + 1, "yes": True, "no": False, "name": "adam", "empty": "",
+            "digits": "1", "tiny": 5e-324,
+        }  # fmt: skip
+        (trial,) = storage.add_trials(
+            study.id, [NewTrial(params, seed=0)], sampler_state={}, expected_version=0
+        )
+        claimed = storage.claim_trial(study.id, worker="w", trial_dir="d")
+        assert claimed is not None
+        done = storage.finish_trial(claimed.id, TrialState.COMPLETE)
+        for got in (trial, claimed, done, storage.get_trial(study.id, 0)):
+            got_params = dict(got.params)
+            assert got_params == params
+            assert {k: type(v) for k, v in got_params.items()} == {
+                k: type(v) for k, v in params.items()
+            }
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def test_checkpoints(self, storage: Storage, study: StudyRecord) -> None:
+        a = running(storage, study)
+        b = running(storage, study)
+        storage.add_checkpoints(b.id, [CheckpointRecord(100, "b/100.pt", {"dev": 0.5})])
+        storage.add_checkpoints(
+            a.id,
+            [
+                CheckpointRecord(200, "a/200.pt", {"dev": 0.3, "loss": math.nan}),
+                CheckpointRecord(100, "a/100.pt", {"dev": 0.4}),
+            ],
+        )
+        storage.add_checkpoints(a.id, [CheckpointRecord(100, "a/100-again.pt", {"dev": 0.35})])
+        storage.add_checkpoints(a.id, [])
+        got = storage.get_checkpoints(study.id)
+        assert [(c.trial_id, c.step, c.path) for c in got] == [
+            (a.id, 100, "a/100-again.pt"),
+            (a.id, 200, "a/200.pt"),
+            (b.id, 100, "b/100.pt"),
+        ]
+        assert got[0].metrics == {"dev": 0.35}
+        assert math.isnan(got[1].metrics["loss"])
+        only_b = storage.get_checkpoints(study.id, trial_ids=[b.id])
+        assert [(c.trial_id, c.step) for c in only_b] == [(b.id, 100)]
+        other = storage.create_study("other", {}, {})
+        assert storage.get_checkpoints(other.id) == []

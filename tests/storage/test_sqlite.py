@@ -1,0 +1,232 @@
+"""The storage contract on a SQLite file, and what only SQLite has (WAL, migrations, files)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+import scitune.storage._sql as sql_module
+from scitune.errors import StorageError
+from scitune.storage import NewTrial, Storage, TrialState, open_storage
+from scitune.storage._schema import HEAD_REVISION, metadata
+from scitune.storage._sql import SqlStorage
+from tests.storage.contract import StorageContract, add, running
+
+MIGRATIONS = Path(sql_module.__file__).with_name("migrations")
+
+
+class TestSqlite(StorageContract):
+    @pytest.fixture
+    def storage_url(self, tmp_path: Path) -> str:
+        return f"sqlite:///{tmp_path}/store/scitune.db"
+
+
+class _CorePathStorage(SqlStorage):
+    use_prepared = False
+
+
+class TestSqliteCorePath(StorageContract):
+    """The same contract through SQLAlchemy's execution path (what PostgreSQL will use)."""
+
+    @pytest.fixture
+    def storage_url(self, tmp_path: Path) -> str:
+        return f"sqlite:///{tmp_path}/scitune.db"
+
+    @pytest.fixture
+    def storage(self, storage_url: str) -> Iterator[Storage]:
+        storage = _CorePathStorage(storage_url)
+        yield storage
+        storage.close()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "scitune.db"
+
+
+def test_wal_and_connection_settings(db: Path) -> None:
+    store = SqlStorage(f"sqlite:///{db}")
+    store.create_study("s", {}, {})
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # stored in the file
+    with store._engine.connect() as conn:
+        pragma = lambda name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()  # noqa: E731
+        assert pragma("synchronous") == 1  # NORMAL
+        assert pragma("busy_timeout") == 30000
+        assert pragma("foreign_keys") == 1
+    store.close()
+
+
+def test_migrated_schema_equals_metadata(db: Path) -> None:
+    SqlStorage(f"sqlite:///{db}").close()
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+        assert context.get_current_revision() == HEAD_REVISION
+    engine.dispose()
+
+
+def test_head_revision_is_the_newest_migration() -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
+def test_schema_drift_is_detected(db: Path) -> None:
+    """The comparison above would notice a column the migrations do not create."""
+    SqlStorage(f"sqlite:///{db}").close()
+    changed = sa.MetaData()
+    for table in metadata.tables.values():
+        table.to_metadata(changed)
+    changed.tables["trials"].append_column(sa.Column("extra", sa.Integer))
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), changed) != []
+    engine.dispose()
+
+
+def test_reopen_keeps_data_and_skips_alembic(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = SqlStorage(f"sqlite:///{db}")
+    study = store.create_study("s", {"a": 1}, {})
+    trial = running(store, study, lr=0.5)
+    store.add_measurements(trial.id, {"loss": (np.array([1, 2]), np.array([0.5, np.nan]))})
+
+    def no_migration(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a store at the newest revision must open without Alembic")
+
+    monkeypatch.setattr("alembic.command.upgrade", no_migration)
+    again = SqlStorage(f"sqlite:///{db}")
+    assert again.get_study("s") == store.get_study("s")
+    assert again.get_study("s").spec == study.spec
+    assert again.get_trial(study.id, 0).params == {"lr": 0.5, "i": 0}
+    curve = again.get_curves(study.id)[trial.id]["loss"]
+    assert curve.steps.tolist() == [1, 2] and np.isnan(curve.values[1])
+    again.close()
+    store.close()
+
+
+def test_relative_path_is_relative_to_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = open_storage("sqlite:///.scitune/deep/er/scitune.db")
+    store.create_study("s", {}, {})
+    monkeypatch.chdir("/")  # the path was fixed when the store opened
+    assert [s.name for s in store.list_studies()] == ["s"]
+    store.close()
+    assert (tmp_path / ".scitune/deep/er/scitune.db").is_file()
+
+
+def test_in_memory_store() -> None:
+    store = open_storage("sqlite://")
+    study = store.create_study("s", {}, {})
+    assert [t.number for t in add(store, study, 2)] == [0, 1]
+    store.close()
+
+
+def test_file_that_is_not_a_database(db: Path) -> None:
+    db.write_bytes(b"these are my notes, not a database\n" * 200)
+    with pytest.raises(StorageError, match="not a SQLite database") as info:
+        SqlStorage(f"sqlite:///{db}")
+    assert str(db) in str(info.value)
+
+
+def test_database_of_something_else(db: Path) -> None:
+    with sqlite3.connect(db) as raw:
+        raw.execute("CREATE TABLE studies (study_id INTEGER PRIMARY KEY, study_name TEXT)")
+    with pytest.raises(StorageError, match="not a scitune store"):
+        SqlStorage(f"sqlite:///{db}")
+
+
+def test_database_from_a_newer_scitune(db: Path) -> None:
+    SqlStorage(f"sqlite:///{db}").close()
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(StorageError, match="newer scitune"):
+        SqlStorage(f"sqlite:///{db}")
+
+
+def test_bad_url() -> None:
+    with pytest.raises(StorageError, match="not a database URL"):
+        open_storage("not a url")
+
+
+def test_numpy_scalars_and_extreme_parameters(db: Path) -> None:
+    store = SqlStorage(f"sqlite:///{db}")
+    study = store.create_study("s", {}, {})
+    params = {
+        "f": np.float64(0.5), "i": np.int64(3), "b": np.bool_(True), "huge": 2**80,
+        "nan": float("nan"), "inf": float("inf"),
+    }  # fmt: skip
+    store.add_trials(
+        study.id, [NewTrial(params, seed=2**63 - 1)], sampler_state={}, expected_version=0
+    )
+    got = store.get_trial(study.id, 0)
+    assert got.seed == 2**63 - 1
+    p = got.params
+    assert (type(p["f"]), type(p["i"]), type(p["b"]), type(p["huge"])) == (float, int, bool, int)
+    assert (p["f"], p["i"], p["b"], p["huge"], p["inf"]) == (0.5, 3, True, 2**80, float("inf"))
+    assert isinstance(p["nan"], float) and p["nan"] != p["nan"]
+    with pytest.raises(ValueError, match="64-bit"):
+        store.add_trials(study.id, [NewTrial({}, seed=2**64)], sampler_state={}, expected_version=1)
+    with pytest.raises(ValueError, match="must be a float, int, bool or str"):
+        store.add_trials(
+            study.id, [NewTrial({"x": [1]}, seed=0)], sampler_state={}, expected_version=1
+        )
+    assert store.get_study("s").state_version == 1
+    store.close()
+
+
+def test_requeue_resets_the_ingest_offset(db: Path) -> None:
+    """A rerun may write a new metrics file; reading it from the start is safe (idempotent)."""
+    store = SqlStorage(f"sqlite:///{db}")
+    study = store.create_study("s", {}, {})
+    trial = running(store, study)
+    store.add_measurements(trial.id, {"loss": (np.array([1]), np.array([1.0]))}, ingested_bytes=50)
+    back = store.requeue_trial(trial.id, "interrupted")
+    assert back.ingested_bytes == 0 and back.worker is None and back.started_at is None
+    assert len(store.get_curves(study.id)[trial.id]["loss"]) == 1  # nothing is lost
+    store.close()
+
+
+def test_finish_compacts_chunks(db: Path) -> None:
+    store = SqlStorage(f"sqlite:///{db}")
+    study = store.create_study("s", {}, {})
+    trial = running(store, study)
+    for k in range(5):
+        steps = np.arange(k * 10, k * 10 + 20)  # overlapping batches
+        store.add_measurements(trial.id, {"loss": (steps, steps * 1.0 + k), "lr": (steps, steps)})
+    before = store.get_curves(study.id)
+    store.finish_trial(trial.id, TrialState.COMPLETE)
+    assert store.get_curves(study.id) == before
+    with sqlite3.connect(db) as raw:
+        rows = raw.execute("SELECT metric_id, chunk, n FROM measurement_chunks").fetchall()
+    assert sorted(rows) == [(1, 0, 60), (2, 0, 60)]
+    store.close()
+
+
+def test_storage_is_usable_from_threads(db: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = SqlStorage(f"sqlite:///{db}")
+    study = store.create_study("s", {}, {})
+    add(store, study, 40)
+
+    def claim_all() -> list[int]:
+        out = []
+        while (t := store.claim_trial(study.id, worker="t", trial_dir="d")) is not None:
+            out.append(t.number)
+        return out
+
+    with ThreadPoolExecutor(4) as pool:
+        claimed = [n for part in pool.map(lambda _: claim_all(), range(4)) for n in part]
+    assert sorted(claimed) == list(range(40))
+    store.close()
