@@ -92,7 +92,7 @@ def _run_python(target: str) -> int:
 def _run_command(args: list[str]) -> int:
     trial_dir = json.loads(Path(os.environ["SCITUNE_TRIAL"]).read_text())["dir"]
     try:
-        proc = subprocess.Popen(args, preexec_fn=die_with_parent)  # noqa: PLW1509
+        proc = subprocess.Popen(args, preexec_fn=die_with_parent)
     except OSError as e:
         print(f"scitune: could not start {args[0]!r}: {e}", file=sys.stderr)
         _write_result(trial_dir, {"returncode": 127, "error": f"could not start {args[0]!r}: {e}"})

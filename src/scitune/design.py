@@ -93,7 +93,11 @@ def propose(
         cell_states[cell.key] = suggestion.state
         new[cell.key] = [
             NewTrial(
-                params={**cell.scientific, **config, **spec.fixed_params({**cell.context, **config})},
+                params={
+                    **cell.scientific,
+                    **config,
+                    **spec.fixed_params({**cell.context, **config}),
+                },
                 seed=trial_seed(spec.budget.seed, have + i),
                 slot=cell.key,
                 slot_index=have + i,

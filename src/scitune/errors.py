@@ -75,7 +75,7 @@ class NotInTrialError(ScituneError, RuntimeError):
     """``scitune.current_trial()`` was called outside a trial started by scitune."""
 
 
-class Infeasible(ScituneError):  # noqa: N818 - the playbook's word, raised by user code
+class Infeasible(ScituneError):
     """Raise inside a trial to mark it INFEASIBLE (diverged, invalid config), not FAILED.
 
     Example:

@@ -44,6 +44,12 @@ Scale = Literal["linear", "log", "reverse_log"]
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 
 
+def _as_float(value: Value) -> float:
+    if isinstance(value, str):
+        raise InvalidSpaceError(f"expected a number for a range, got the string {value!r}.")
+    return float(value)
+
+
 def _check_number(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidSpaceError(f"'{name}' must be a number, got {value!r}.")
@@ -103,8 +109,8 @@ class FloatDomain:
         x = np.where(u <= 0.0, self.low, np.where(u >= 1.0, self.high, x))
         return np.clip(x, self.low, self.high)
 
-    def to_unit(self, value: float) -> float:
-        x = min(max(float(value), self.low), self.high)
+    def to_unit(self, value: Value) -> float:
+        x = min(max(_as_float(value), self.low), self.high)
         if self.scale == "linear":
             return (x - self.low) / (self.high - self.low)
         log_low, log_high = math.log(self.low), math.log(self.high)
@@ -168,16 +174,16 @@ class IntDomain:
             x = np.exp(x)
         return np.clip(np.rint(x), self.low, self.high).astype(np.int64)
 
-    def to_unit(self, value: float) -> float:
+    def to_unit(self, value: Value) -> float:
         lo, hi = self._edges()
-        x = min(max(float(value), self.low), self.high)
+        x = min(max(_as_float(value), self.low), self.high)
         t = math.log(x) if self.scale == "log" else x
         return (t - lo) / (hi - lo)
 
     def contains(self, value: Value) -> bool:
-        return (
-            isinstance(value, int) and not isinstance(value, bool) and self.low <= value <= self.high
-        )
+        if isinstance(value, bool) or not isinstance(value, int):
+            return False
+        return self.low <= value <= self.high
 
 
 @dataclass(frozen=True)
@@ -333,9 +339,12 @@ class Space:
         """
         kept = []
         for axis in self.axes:
-            if axis.condition is not None and axis.condition[0] in context:
-                if not axis.is_active(context):
-                    continue
+            if (
+                axis.condition is not None
+                and axis.condition[0] in context
+                and not axis.is_active(context)
+            ):
+                continue
             kept.append(axis)
         return Space(tuple(kept))
 
@@ -396,7 +405,7 @@ class Space:
                 if (axis.condition is not None) != stage:
                     continue
                 assert isinstance(axis.domain, ChoiceDomain)
-                expanded = []
+                expanded: list[dict[str, Value]] = []
                 for config in configs:
                     if axis.is_active(config):
                         expanded.extend({**config, axis.name: v} for v in axis.domain.values)

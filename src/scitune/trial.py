@@ -16,6 +16,7 @@ Trials never touch the database: the runner reads this file and is the single wr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -161,17 +162,19 @@ class Trial:
 
 
 def _check_step(step: object) -> int:
-    if isinstance(step, bool) or not isinstance(step, int):
-        try:
-            as_int = int(step)  # type: ignore[call-overload]
-        except (TypeError, ValueError):
-            as_int = None
-        if as_int is None or as_int != step:
-            raise ProtocolError(f"step must be an integer, got {step!r}.")
-        step = as_int
-    if step < 0:
-        raise ProtocolError(f"step must be >= 0, got {step}.")
-    return step
+    """An int step; integral NumPy/torch scalars are accepted, 1.5 or "100" are not."""
+    as_int: int | None = None
+    if isinstance(step, int) and not isinstance(step, bool):
+        as_int = step
+    elif not isinstance(step, bool | str):
+        with contextlib.suppress(TypeError, ValueError):
+            candidate = int(step)  # type: ignore[call-overload]
+            as_int = candidate if candidate == step else None
+    if as_int is None:
+        raise ProtocolError(f"step must be an integer, got {step!r}.")
+    if as_int < 0:
+        raise ProtocolError(f"step must be >= 0, got {as_int}.")
+    return as_int
 
 
 def _to_float(name: str, value: object) -> float:

@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -79,7 +78,8 @@ def test_run_then_trials_status_in_every_format(toy: Path) -> None:
 
     text = runner.invoke(app, ["trials", str(toy), "--format", "csv"]).stdout
     table = list(csv.DictReader(io.StringIO(text)))
-    assert len(table) == 8 and {"number", "state", "score", "mode", "learning_rate"} <= set(table[0])
+    assert len(table) == 8
+    assert {"number", "state", "score", "mode", "learning_rate"} <= set(table[0])
 
     shown = runner.invoke(app, ["trials", str(toy)], env={"COLUMNS": "200"})
     assert shown.exit_code == 0 and "learning_rate" in shown.stdout

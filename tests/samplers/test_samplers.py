@@ -57,7 +57,8 @@ def test_quasirandom_small_budgets_cover_the_whole_log_range() -> None:
     # Vizier issue #541: 25 unscrambled points all landed in [0.01, 0.013] of [1e-4, 0.1].
     space = Space.build({"lr": FloatDomain(1e-4, 0.1, "log")})
     for seed in range(10):
-        lrs = [c["lr"] for c in QuasiRandomSampler(seed=seed).suggest(space, [], 25, state={}).configs]
+        configs = QuasiRandomSampler(seed=seed).suggest(space, [], 25, state={}).configs
+        lrs = [c["lr"] for c in configs]
         decades = {int(np.floor(np.log10(x))) for x in lrs}  # type: ignore[arg-type]
         assert decades == {-4, -3, -2}
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from scitune.cli import _init, _run, _status
+from scitune.cli._init import init
+from scitune.cli._run import run
+from scitune.cli._status import status, trials
 
 app = typer.Typer(
     name="scitune",
@@ -13,10 +15,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.command("init")(_init.init)
-app.command("run")(_run.run)
-app.command("status")(_status.status)
-app.command("trials")(_status.trials)
+app.command("init")(init)
+app.command("run")(run)
+app.command("status")(status)
+app.command("trials")(trials)
 
 
 def main() -> None:

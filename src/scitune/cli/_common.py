@@ -22,7 +22,9 @@ console = Console()
 err_console = Console(stderr=True)
 
 JSON_HELP = "Print machine-readable JSON on stdout instead of tables."
-STORAGE_HELP = "Storage URL, for a STUDY given by name (default: $SCITUNE_STORAGE or the study file's)."
+STORAGE_HELP = (
+    "Storage URL, for a STUDY given by name (default: $SCITUNE_STORAGE or the study file's)."
+)
 
 
 def storage_default() -> str | None:

@@ -101,9 +101,9 @@ def status(
         f"[green]{counts.complete} complete[/], [yellow]{counts.infeasible} infeasible[/], "
         f"[red]{counts.failed} failed[/], {counts.running} running, {counts.pending} pending"
     )
-    table = best_table(st, k=5)
-    if table is not None:
-        console.print(table)
+    best = best_table(st, k=5)
+    if best is not None:
+        console.print(best)
 
 
 @handle_errors

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from scitune.execution._runner import RunObserver, Runner, RunSummary, StateCounts
+from scitune.execution._runner import Runner, RunObserver, RunSummary, StateCounts
 
 __all__ = ["RunObserver", "RunSummary", "Runner", "StateCounts"]

@@ -59,17 +59,20 @@ def _parse_line(obj: object, out: ParsedLines) -> None:
         return
     if "checkpoint" in obj:
         c = obj["checkpoint"]
-        metrics = {str(k): parse_number(v) for k, v in dict(c.get("metrics") or {}).items()}
-        out.checkpoints.append(CheckpointRecord(_step(c.get("step")), str(c["path"]), metrics))
+        raw_metrics = c.get("metrics") or {}
+        if not isinstance(raw_metrics, dict):
+            raise ProtocolError("checkpoint 'metrics' must be an object")
+        values = {str(k): parse_number(v) for k, v in raw_metrics.items()}
+        out.checkpoints.append(CheckpointRecord(_step(c.get("step")), str(c["path"]), values))
         return
     step = _step(obj.get("step"))
     metrics = obj.get("metrics")
     if not isinstance(metrics, dict) or not metrics:
         raise ProtocolError('expected {"step": N, "metrics": {"name": value, ...}}')
     for name, value in metrics.items():
-        steps, values = out.points[str(name)]
-        steps.append(step)
-        values.append(parse_number(value))
+        series = out.points[str(name)]
+        series[0].append(step)
+        series[1].append(parse_number(value))
 
 
 def _step(value: object) -> int:

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,7 +94,7 @@ class _Active:
     trial: FrozenTrial
     proc: subprocess.Popen[bytes]
     reader: MetricsReader
-    logs: list[IO[bytes]]
+    logs: Sequence[IO[bytes]]
     started: float
     deadline: float | None
     stop_reason: str | None = None
@@ -260,7 +260,8 @@ class Runner:
             return
         env = self._child_env(context_path, metrics)
         logs = [open(trial_dir / "stdout.log", "ab"), open(trial_dir / "stderr.log", "ab")]  # noqa: SIM115
-        header = f"--- scitune: attempt {trial.attempts} at {datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z\n"
+        now = datetime.now(UTC)
+        header = f"--- scitune: attempt {trial.attempts} at {now:%Y-%m-%d %H:%M:%S}Z\n"
         for log in logs:
             log.write(header.encode())
             log.flush()
@@ -398,11 +399,12 @@ class Runner:
                 storage.requeue_trial(trial.id, "interrupted: its runner stopped")
                 requeued += 1
                 continue
-            reader = MetricsReader(storage, trial.id, trial_dir / METRICS_FILE, trial.ingested_bytes)
-            reader.poll(final=True)
+            metrics = trial_dir / METRICS_FILE
+            MetricsReader(storage, trial.id, metrics, trial.ingested_bytes).poll(final=True)
             result = _read_result(trial_dir)
             if result and not result.get("entrypoint_error"):
-                self._record(self._decide(trial, int(result["returncode"]), result, trial_dir, None))
+                code = int(result["returncode"])
+                self._record(self._decide(trial, code, result, trial_dir, None))
                 finished += 1
             else:
                 storage.requeue_trial(trial.id, f"interrupted: runner {trial.worker} stopped")

@@ -17,7 +17,7 @@ __all__ = ["CheckpointRecord", "Curve", "FrozenTrial", "NewTrial", "StudyRecord"
 
 
 class TrialState(enum.StrEnum):
-    """Lifecycle: PENDING -> RUNNING -> COMPLETE | INFEASIBLE | FAILED (RUNNING -> PENDING on requeue).
+    """PENDING -> RUNNING -> COMPLETE | INFEASIBLE | FAILED; RUNNING -> PENDING on requeue.
 
     INFEASIBLE (diverged, NaN, declared infeasible) is a result about the configuration;
     FAILED (crash, timeout) is a result about the run. They are never merged.
