@@ -114,6 +114,7 @@ def test_init_writes_a_study_that_parses_and_refuses_to_overwrite(
         (["trials", "nope"], 1, "no study file or study named 'nope'"),
         (["status", "nope"], 1, "no study file or study named 'nope'"),
         (["run", "bad.toml"], 1, "bad.toml"),
+        (["run", "typo.toml"], 1, "unknown field 'trails' in [budget]; did you mean 'trials'?"),
         (["run", "study.toml", "--workers", "0"], 2, "workers"),
         (["run", "study.toml", "--backend", "ray"], 1, "not available"),
         (["frobnicate"], 2, "No such command"),
@@ -123,7 +124,8 @@ def test_errors_are_messages_with_the_right_exit_code(
     toy: Path, args: list[str], code: int, fragment: str
 ) -> None:
     Path("bad.toml").write_text("name = 'x'\n[budget\ntrials = 3\n")
-    result = runner.invoke(app, args)
+    Path("typo.toml").write_text(TOY_STUDY.replace("trials = 4", "trails = 4"))
+    result = runner.invoke(app, args, env={"COLUMNS": "300"})
     assert result.exit_code == code, result.output
     assert fragment in result.output
     assert "Traceback" not in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,11 +167,12 @@ def test_numpy_scalars_and_extreme_parameters(db: Path) -> None:
         "f": np.float64(0.5), "i": np.int64(3), "b": np.bool_(True), "huge": 2**80,
         "nan": float("nan"), "inf": float("inf"),
     }  # fmt: skip
-    store.add_trials(
-        study.id, [NewTrial(params, seed=2**63 - 1)], sampler_state={}, expected_version=0
-    )
+    new = NewTrial(params, seed=2**63 - 1, slot_index=np.int64(4), parent_number=np.int64(0))
+    (added,) = store.add_trials(study.id, [new], sampler_state={}, expected_version=0)
     got = store.get_trial(study.id, 0)
-    assert got.seed == 2**63 - 1
+    assert dataclasses.replace(got, params={}) == dataclasses.replace(added, params={})
+    assert (got.seed, got.slot_index, got.parent_number) == (2**63 - 1, 4, 0)
+    assert type(added.slot_index) is int and type(got.slot_index) is int
     p = got.params
     assert (type(p["f"]), type(p["i"]), type(p["b"]), type(p["huge"])) == (float, int, bool, int)
     assert (p["f"], p["i"], p["b"], p["huge"], p["inf"]) == (0.5, 3, True, 2**80, float("inf"))

@@ -12,6 +12,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from scitune.errors import ScituneError
 
@@ -66,7 +67,7 @@ def _report(as_json: bool, kind: str, message: str) -> None:
     if as_json:
         print_json({"error": {"type": kind, "message": message}})
     else:
-        err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
 
 
 def fmt_value(value: Any) -> str:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from scitune.cli._common import JSON_HELP, console, err_console, handle_errors, print_json
@@ -60,14 +61,16 @@ class ProgressObserver:
 
     def on_trial_finished(self, trial: FrozenTrial) -> None:
         if trial.state is TrialState.FAILED:
-            self.progress.console.print(f"[red]trial {trial.number} failed:[/] {trial.reason}")
+            self.progress.console.print(
+                f"[red]trial {trial.number} failed:[/] {escape(trial.reason or '')}"
+            )
         elif trial.state is TrialState.INFEASIBLE:
             self.progress.console.print(
-                f"[yellow]trial {trial.number} infeasible:[/] {trial.reason}"
+                f"[yellow]trial {trial.number} infeasible:[/] {escape(trial.reason or '')}"
             )
 
     def on_message(self, text: str) -> None:
-        self.progress.console.print(text)
+        self.progress.console.print(escape(text))
 
     def close(self) -> None:
         self.progress.stop()
@@ -97,7 +100,7 @@ def run(
     spec = load_spec(path)
     if not as_json:
         for warning in spec.warnings():
-            err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+            err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     st = Study.open(spec)
     observer = None if as_json else ProgressObserver()
     try:
@@ -135,10 +138,10 @@ def _report(study: Study, summary: RunSummary, as_json: bool) -> None:
     if summary.interrupted:
         err_console.print(
             f"[yellow]Interrupted.[/] {c.finished} trial(s) finished, {c.pending} pending. "
-            f"Run `scitune run {study.spec.source or study.name}` again to resume."
+            f"Run `scitune run {escape(str(study.spec.source or study.name))}` again to resume."
         )
     for problem in summary.problems[:5]:
-        err_console.print(f"[yellow]warning:[/] {problem}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {escape(problem)}", highlight=False)
     console.print(
         f"{study.name}: {c.complete} complete, {c.infeasible} infeasible, {c.failed} failed, "
         f"{c.pending} pending in {summary.elapsed_s:.1f}s"

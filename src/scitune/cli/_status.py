@@ -8,6 +8,7 @@ import json
 from typing import Annotated, Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from scitune.cli._common import (
@@ -95,7 +96,7 @@ def status(
             }
         )
         return
-    console.print(f"[bold]{st.name}[/]  {st.spec.goal}")
+    console.print(f"[bold]{st.name}[/]  {escape(st.spec.goal)}")
     console.print(
         f"{counts.finished}/{max(counts.total, st.planned_trials())} finished: "
         f"[green]{counts.complete} complete[/], [yellow]{counts.infeasible} infeasible[/], "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from scitune.cli._common import fmt_value
@@ -72,8 +73,8 @@ def trials_table(study: Study, ranked: list[RankedTrial], *, title: str | None =
             "" if t.value is None else f"{t.value:.4g}",
             "" if t.value_step is None else str(t.value_step),
             "" if r.rank is None else str(r.rank),
-            *[fmt_value(t.params.get(n, "")) for n in params],
-            note,
+            *[escape(fmt_value(t.params.get(n, ""))) for n in params],
+            escape(note),
         )
     return table
 

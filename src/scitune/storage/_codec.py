@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scitune.space import Value
-from scitune.storage._records import Curve
+from scitune.storage._records import Curve, NewTrial
 from scitune.storage._schema import ValueKind
 
 __all__ = [
@@ -22,7 +22,6 @@ __all__ = [
     "I64",
     "Params",
     "canonical_series",
-    "check_seed",
     "curves_from_chunks",
     "decode_param",
     "decode_value",
@@ -30,6 +29,7 @@ __all__ = [
     "encode_param",
     "encode_value",
     "merge_chunks",
+    "new_trial_row",
     "normalize_params",
 ]
 
@@ -49,13 +49,15 @@ def dumps(obj: Mapping[str, Any], what: str) -> str:
         raise ValueError(f"the study's {what} must be JSON-serialisable: {e}.") from e
 
 
-def check_seed(seed: object) -> int:
-    """A trial's seed as an int that fits the BIGINT column."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise ValueError(f"a trial's seed must be an integer, got {seed!r}.")
-    if not INT64_MIN <= int(seed) <= INT64_MAX:
-        raise ValueError(f"a trial's seed must fit in a signed 64-bit integer, got {seed}.")
-    return int(seed)
+def new_trial_row(t: NewTrial) -> tuple[int, str, int, int | None, Params]:
+    """``(seed, slot, slot_index, parent_number, params)`` of a new trial, checked and as plain
+    Python values (NumPy scalars converted), exactly as they will read back."""
+    if isinstance(t.seed, bool) or not isinstance(t.seed, int | np.integer):
+        raise ValueError(f"a trial's seed must be an integer, got {t.seed!r}.")
+    if not INT64_MIN <= int(t.seed) <= INT64_MAX:
+        raise ValueError(f"a trial's seed must fit in a signed 64-bit integer, got {t.seed}.")
+    parent = None if t.parent_number is None else int(t.parent_number)
+    return int(t.seed), str(t.slot), int(t.slot_index), parent, normalize_params(t.params)
 
 
 # -- parameters: one kind and one typed column per value ----------------------------------------

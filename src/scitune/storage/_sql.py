@@ -271,7 +271,7 @@ class SqlStorage(Storage):
         expected_version: int,
     ) -> list[FrozenTrial]:
         state_json = codec.dumps(sampler_state, "sampler_state")
-        prepared = [(t, codec.check_seed(t.seed), codec.normalize_params(t.params)) for t in trials]
+        prepared = [codec.new_trial_row(t) for t in trials]
         now = _now()
         swap = {"b_study_id": study_id, "b_expected": expected_version, "b_state": state_json}
         with self._tx(f"add trials to study {study_id}", write=True) as conn:
@@ -290,11 +290,10 @@ class SqlStorage(Storage):
             rows = [
                 {
                     "study_id": study_id, "number": start + i, "state": TrialState.PENDING.value,
-                    "seed": seed, "slot": t.slot, "slot_index": t.slot_index,
-                    "parent_number": t.parent_number, "attempts": 0, "created_at": now,
-                    "ingested_bytes": 0,
+                    "seed": seed, "slot": slot, "slot_index": slot_index, "parent_number": parent,
+                    "attempts": 0, "created_at": now, "ingested_bytes": 0,
                 }
-                for i, (t, seed, _) in enumerate(prepared)
+                for i, (seed, slot, slot_index, parent, _) in enumerate(prepared)
             ]  # fmt: skip
             if len(rows) == 1:
                 ids = [self._scalar(conn, q.INSERT_TRIAL, rows[0])]
@@ -302,19 +301,21 @@ class SqlStorage(Storage):
                 ids = list(conn.execute(q.INSERT_TRIALS, rows).scalars())
             param_rows = [
                 codec.encode_param(trial_id, name, value)
-                for trial_id, (_, _, params) in zip(ids, prepared, strict=True)
+                for trial_id, (*_, params) in zip(ids, prepared, strict=True)
                 for name, value in params.items()
             ]
             if param_rows:
                 self._many(conn, q.INSERT_PARAMS, param_rows)
-        self._remember_params((i, params) for i, (_, _, params) in zip(ids, prepared, strict=True))
+        self._remember_params((i, p[-1]) for i, p in zip(ids, prepared, strict=True))
         return [
             FrozenTrial(
                 id=trial_id, study_id=study_id, number=start + i, state=TrialState.PENDING,
-                params=dict(params), seed=seed, slot=t.slot, slot_index=t.slot_index,
-                parent_number=t.parent_number, created_at=now,
+                params=dict(params), seed=seed, slot=slot, slot_index=slot_index,
+                parent_number=parent, created_at=now,
             )
-            for i, (trial_id, (t, seed, params)) in enumerate(zip(ids, prepared, strict=True))
+            for i, (trial_id, (seed, slot, slot_index, parent, params)) in enumerate(
+                zip(ids, prepared, strict=True)
+            )
         ]  # fmt: skip
 
     def claim_trial(self, study_id: int, *, worker: str, trial_dir: str) -> FrozenTrial | None:

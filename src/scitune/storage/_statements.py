@@ -8,6 +8,8 @@ a ``b_`` prefix because a bound parameter may not share a column's name in SET o
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from scitune.storage import _schema as s
@@ -20,11 +22,11 @@ _K = s.checkpoints.c
 _PENDING, _RUNNING = TrialState.PENDING.value, TrialState.RUNNING.value
 
 
-def _b(name: str) -> sa.BindParameter[object]:
-    return sa.bindparam(f"b_{name}")
+def _b(name: str, type_: Any = None) -> sa.BindParameter[Any]:
+    return sa.bindparam(f"b_{name}", type_=type_)
 
 
-def _many(name: str) -> sa.BindParameter[object]:
+def _many(name: str) -> sa.BindParameter[Any]:
     return sa.bindparam(f"b_{name}", expanding=True)
 
 
@@ -96,7 +98,7 @@ CLAIM = (
     .values(
         state=TrialState.RUNNING.value,
         worker=_b("worker"),
-        dir=sa.func.replace(_b("dir"), "{number}", sa.cast(_T.number, sa.Text)),
+        dir=sa.func.replace(_b("dir", sa.Text), "{number}", sa.cast(_T.number, sa.Text)),
         started_at=_b("now"),
         heartbeat_at=_b("now"),
         attempts=_T.attempts + 1,
