@@ -62,11 +62,12 @@ def trials_table(study: Study, ranked: list[RankedTrial], *, title: str | None =
     table.add_column("rank", justify="right")
     for name in params:
         table.add_column(name, justify="right")
-    table.add_column("note", overflow="fold", max_width=50)
-    for r in ranked:
+    notes = ["; ".join(r.violations) or (r.trial.reason or "") for r in ranked]
+    if any(notes):
+        table.add_column("note", overflow="fold", max_width=60)
+    for r, note in zip(ranked, notes, strict=True):
         t = r.trial
         style = STATE_STYLE[t.state]
-        note = "; ".join(r.violations) or (t.reason or "")
         table.add_row(
             str(t.number),
             f"[{style}]{t.state.value.lower()}[/]",
@@ -74,14 +75,20 @@ def trials_table(study: Study, ranked: list[RankedTrial], *, title: str | None =
             "" if t.value_step is None else str(t.value_step),
             "" if r.rank is None else str(r.rank),
             *[escape(fmt_value(t.params.get(n, ""))) for n in params],
-            escape(note),
+            *([escape(note)] if any(notes) else []),
         )
     return table
 
 
 def best_table(study: Study, *, k: int) -> Table | None:
-    ranked = sorted((r for r in study.ranked() if r.rank is not None), key=lambda r: r.rank or 0)
+    everything = study.ranked()
+    ranked = sorted((r for r in everything if r.rank is not None), key=lambda r: r.rank or 0)
     if not ranked:
         return None
-    goal = study.spec.objective.goal
-    return trials_table(study, ranked[:k], title=f"best {min(k, len(ranked))} ({goal})")
+    objective = study.spec.objective
+    title = f"best {min(k, len(ranked))} by {objective.metric} ({objective.goal})"
+    table = trials_table(study, ranked[:k], title=title)
+    breaking = sum(bool(r.violations) for r in everything)
+    if breaking:
+        table.caption = f"{breaking} complete trial(s) break a constraint and are not ranked"
+    return table
