@@ -18,13 +18,13 @@ demo: $(STAMP)
 	$(BIN)/scitune trials examples/mnist1d/study.toml
 
 test: $(STAMP)
+	./scripts/system-deps.sh
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples
-	$(BIN)/ruff format --check src || true
 	$(BIN)/mypy
 
 bench: $(STAMP)

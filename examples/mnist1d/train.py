@@ -6,8 +6,9 @@ one, reports ``train_loss`` (mean over the interval), ``train_error`` (on the wh
 train split), ``dev_error``, ``dev_loss``, ``grad_norm`` (global L2 norm, unclipped, of that
 step's gradient), ``lr`` and ``examples_per_second`` (training throughput over the interval,
 evaluation time excluded). ``params_millions`` is reported once, at step 0. The best checkpoint by
-dev error is kept in ``trial.dir`` (overwritten on improvement). A NaN or infinite training loss
-makes the trial INFEASIBLE.
+dev error is kept in ``trial.dir`` (overwritten on improvement). A NaN or infinite training loss,
+or a loss still at chance level after a quarter of training (a collapsed network), makes the trial
+INFEASIBLE.
 
 Test data is used only by :func:`evaluate_test`, called explicitly after a study.
 
@@ -141,11 +142,17 @@ class TrainConfig:
         return self.learning_rate
 
 
+# A 10-class classifier that predicts uniformly has cross-entropy ln 10.
+CHANCE_LOSS = 0.98 * math.log(10)
+COLLAPSE_AFTER = 0.25  # share of training after which a loss at chance means a dead network
+
+
 def main(trial: scitune.Trial) -> None:
     """Train one configuration for ``trial.max_train_steps`` steps, reporting as it goes.
 
     Raises:
-        scitune.Infeasible: the training loss became NaN or infinite.
+        scitune.Infeasible: the training loss became NaN or infinite, or still sits at chance
+            level after a quarter of training (a collapsed network).
         ValueError: a hyperparameter is unknown or out of range.
     """
     config = TrainConfig.from_params(trial.params)
@@ -205,6 +212,14 @@ def main(trial: scitune.Trial) -> None:
             lr=lr,
             examples_per_second=interval_steps * config.batch_size / max(train_seconds, 1e-9),
         )
+        if step >= COLLAPSE_AFTER * total_steps and loss_sum / interval_steps >= CHANCE_LOSS:
+            # The playbook counts an "uncharacteristically high loss" as infeasible (§5): a
+            # ReLU net whose loss still sits at chance after a quarter of training is dead
+            # (too-high learning rate), not a slow learner.
+            raise scitune.Infeasible(
+                f"training collapsed: train_loss {loss_sum / interval_steps:.3f} is at chance "
+                f"level (ln 10 = {math.log(10):.3f}) at step {step}"
+            )
         if dev_error < best_dev_error:
             best_dev_error = dev_error
             _save_atomically(model.state_dict(), checkpoint)

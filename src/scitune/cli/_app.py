@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from scitune.cli._analyze import analyze_cmd, report_cmd
 from scitune.cli._init import init
 from scitune.cli._run import run
 from scitune.cli._status import status, trials
@@ -19,6 +20,8 @@ app.command("init")(init)
 app.command("run")(run)
 app.command("status")(status)
 app.command("trials")(trials)
+app.command("analyze")(analyze_cmd)
+app.command("report")(report_cmd)
 
 
 def main() -> None:

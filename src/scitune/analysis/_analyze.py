@@ -1,0 +1,69 @@
+"""``analyze``: every check of the playbook on one snapshot, in one typed record."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from scitune.analysis._axes import axis_results
+from scitune.analysis._best_step import best_step_summary
+from scitune.analysis._config import AnalysisConfig
+from scitune.analysis._curves import curve_findings
+from scitune.analysis._density import density
+from scitune.analysis._grad_norm import grad_norm_summary
+from scitune.analysis._infeasible import infeasible_findings
+from scitune.analysis._isolation import isolation_results
+from scitune.analysis._results import SEVERITY_ORDER, Analysis, Finding
+from scitune.analysis._snapshot import StudySnapshot
+
+__all__ = ["analyze"]
+
+
+def analyze(snapshot: StudySnapshot, config: AnalysisConfig | None = None) -> Analysis:
+    """Run the playbook's checks (§5, §8, §9) on a study snapshot.
+
+    Pure: the same snapshot and config give the same analysis (the bootstrap is seeded).
+
+    Example:
+        >>> from scitune.study import Study  # doctest: +SKIP
+        >>> study = Study.load("study.toml")  # doctest: +SKIP
+        >>> result = analyze(StudySnapshot.from_study(study))  # doctest: +SKIP
+        >>> [f.code for f in result.findings]  # doctest: +SKIP
+        ['boundary.near_edge', 'curves.overfitting', ...]
+    """
+    cfg = config or AnalysisConfig()
+    findings: list[Finding] = []
+    axes, found = axis_results(snapshot, cfg)
+    findings += found
+    findings += infeasible_findings(snapshot, cfg, axes)
+    best_of_k, found = density(snapshot, cfg)
+    findings += found
+    isolation, found = isolation_results(snapshot, cfg, axes)
+    findings += found
+    checks, found = curve_findings(snapshot, cfg)
+    findings += found
+    best_steps, found = best_step_summary(snapshot, cfg)
+    findings += found
+    grad_norm, found = grad_norm_summary(snapshot, cfg, checks)
+    findings += found
+
+    spec = snapshot.spec
+    counts = {state: 0 for state in ("COMPLETE", "INFEASIBLE", "FAILED", "RUNNING", "PENDING")}
+    for t in snapshot.trials:
+        counts[t.state.value] += 1
+    # Worst first; a stable sort keeps each check's own order within a severity.
+    findings.sort(key=lambda f: SEVERITY_ORDER[f.severity])
+    return Analysis(
+        study=spec.name,
+        goal=spec.goal,
+        metric=spec.objective.metric,
+        direction=spec.objective.goal,
+        counts=counts,
+        findings=tuple(findings),
+        axes=tuple(axes),
+        isolation=tuple(isolation),
+        best_of_k=best_of_k,
+        curve_checks=tuple(checks),
+        best_steps=best_steps,
+        grad_norm=grad_norm,
+        settings=dataclasses.asdict(cfg),
+    )

@@ -1,0 +1,86 @@
+"""A study frozen at one moment: what every check reads (and nothing else)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from scitune.scoring import constraint_violations
+from scitune.storage import Curve, FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    from scitune.spec import StudySpec
+    from scitune.study import Study
+
+__all__ = ["StudySnapshot"]
+
+
+@dataclass(frozen=True)
+class StudySnapshot:
+    """The spec, every trial and their curves. Checks are pure functions of this.
+
+    Build one from a study with :meth:`from_study`, or directly in tests.
+    """
+
+    spec: StudySpec
+    trials: tuple[FrozenTrial, ...]
+    curves: Mapping[int, Mapping[str, Curve]]  # trial id -> metric -> curve
+    violations: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_study(cls, study: Study, *, metrics: Iterable[str] | None = None) -> StudySnapshot:
+        trials = tuple(study.trials())
+        curves = study.storage.get_curves(study.record.id, metrics=metrics)
+        return cls.build(study.spec, trials, curves)
+
+    @classmethod
+    def build(
+        cls,
+        spec: StudySpec,
+        trials: Iterable[FrozenTrial],
+        curves: Mapping[int, Mapping[str, Curve]],
+    ) -> StudySnapshot:
+        """A snapshot with constraint violations computed from ``curves``."""
+        trials = tuple(trials)
+        violations = {
+            t.id: tuple(constraint_violations(spec.constraints, curves.get(t.id, {}), t.value_step))
+            for t in trials
+            if t.state is TrialState.COMPLETE
+        }
+        return cls(spec, trials, curves, violations)
+
+    @property
+    def sign(self) -> float:
+        """+1 when lower scores are better, -1 when higher are: ``sign * score`` ascends."""
+        return 1.0 if self.spec.objective.goal == "minimize" else -1.0
+
+    def is_ranked(self, trial: FrozenTrial) -> bool:
+        """COMPLETE with a score and no constraint violation."""
+        return (
+            trial.state is TrialState.COMPLETE
+            and trial.value is not None
+            and not self.violations.get(trial.id)
+        )
+
+    def ranked(self) -> list[FrozenTrial]:
+        """Ranked trials, best first (ties: lower number first)."""
+        eligible = [t for t in self.trials if self.is_ranked(t)]
+        return sorted(eligible, key=lambda t: (self.sign * (t.value or 0.0), t.number))
+
+    def finished(self) -> list[FrozenTrial]:
+        return [t for t in self.trials if t.state.finished]
+
+    def curve(self, trial: FrozenTrial, metric: str) -> Curve | None:
+        return self.curves.get(trial.id, {}).get(metric)
+
+    def metric_names(self) -> list[str]:
+        return sorted({m for per in self.curves.values() for m in per})
+
+    def train_metric(self, preferred: str | None = None) -> str | None:
+        """The training-loss metric: ``preferred`` if logged, else a conventional name."""
+        names = set(self.metric_names())
+        for name in ([preferred] if preferred else []) + ["train_loss", "loss", "training_loss"]:
+            if name in names and name != self.spec.objective.metric:
+                return name
+        return None

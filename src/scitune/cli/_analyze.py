@@ -1,0 +1,153 @@
+"""``scitune analyze STUDY`` and ``scitune report STUDY -o report.html``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.panel import Panel
+from rich.text import Text
+
+from scitune.analysis import Analysis, AnalysisConfig, Finding, StudySnapshot, analyze
+from scitune.cli._common import (
+    JSON_HELP,
+    STORAGE_HELP,
+    console,
+    handle_errors,
+    print_json,
+    storage_default,
+)
+from scitune.errors import ScituneError
+from scitune.study import Study
+
+SET_HELP = (
+    "Change an analysis threshold, e.g. --set boundary_margin=0.05 (repeatable). "
+    "`scitune analyze --settings` lists them with their defaults."
+)
+STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+ICON = {"critical": "✖", "warning": "▲", "info": "•"}
+
+
+def _config(items: list[str]) -> AnalysisConfig:
+    pairs: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ScituneError(f"--set {item!r}: expected NAME=VALUE, e.g. boundary_margin=0.05.")
+        pairs[name.strip()] = value.strip()
+    return AnalysisConfig().with_overrides(pairs)
+
+
+def run_analysis(study: str, storage: str | None, settings: list[str]) -> tuple[
+    Study, StudySnapshot, Analysis
+]:
+    st = Study.load(study, storage_url=storage or storage_default())
+    snapshot = StudySnapshot.from_study(st)
+    return st, snapshot, analyze(snapshot, _config(settings))
+
+
+def render_findings(analysis: Analysis) -> None:
+    """The findings, worst first, each with its evidence, action and playbook section."""
+    c = analysis.counts
+    console.print(
+        f"[bold]{escape(analysis.study)}[/]  {c['COMPLETE']} complete, {c['INFEASIBLE']} "
+        f"infeasible, {c['FAILED']} failed, {c['PENDING'] + c['RUNNING']} not finished"
+    )
+    if not analysis.findings:
+        console.print("No findings.")
+        return
+    for f in analysis.findings:
+        console.print(_finding_panel(f))
+
+
+def _finding_panel(f: Finding) -> Panel:
+    body = Text()
+    body.append(f.message)
+    body.append("\n→ ", style="bold")
+    body.append(f.action)
+    evidence = _compact(f.evidence)
+    if evidence:
+        body.append(f"\n{evidence}", style="dim")
+    title = Text.assemble((f"{ICON[f.severity]} {f.code}", STYLE[f.severity]))
+    if f.subject:
+        title.append(f"  {f.subject}")
+    return Panel(
+        body,
+        title=title,
+        title_align="left",
+        subtitle=Text(f.section, style="dim"),
+        subtitle_align="right",
+        border_style=STYLE[f.severity],
+    )
+
+
+def _compact(evidence: object, limit: int = 300) -> str:
+    text = json.dumps(evidence, default=str, separators=(", ", ": "))
+    if text in ("{}", "null"):
+        return ""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _print_settings() -> None:
+    for name, (default, doc) in AnalysisConfig.describe().items():
+        console.print(f"[bold]{name}[/] = {default!r}  [dim]{escape(doc)}[/]")
+
+
+@handle_errors
+def analyze_cmd(
+    study: Annotated[str | None, typer.Argument(help="Study file or study name.")] = None,
+    settings: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    show_settings: Annotated[
+        bool, typer.Option("--settings", help="List the analysis thresholds and exit.")
+    ] = False,
+    storage: Annotated[str | None, typer.Option("--storage", help=STORAGE_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """The playbook's checks, each finding with the action to take.
+
+    Search-space boundaries, infeasible trials, sampling density (best-of-k), training curves
+    (overfitting, late noise, still improving, saturation), best-step positions, gradient
+    norms and isolation of each scientific hyperparameter.
+    """
+    if show_settings:
+        _print_settings()
+        return
+    if study is None:
+        raise typer.BadParameter("give a study file or study name", param_hint="STUDY")
+    _, _, analysis = run_analysis(study, storage, settings or [])
+    if as_json:
+        print_json(analysis.to_json())
+        return
+    render_findings(analysis)
+
+
+@handle_errors
+def report_cmd(
+    study: Annotated[str, typer.Argument(help="Study file or study name.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
+        "report.html"
+    ),
+    settings: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    storage: Annotated[str | None, typer.Option("--storage", help=STORAGE_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Write one self-contained, offline, interactive HTML report (findings, plots, trials)."""
+    try:
+        from scitune.report import write_report
+    except ImportError as e:  # plotly is an extra
+        raise ScituneError(
+            f"the report needs plotly ({e}). Install it: pip install 'scitune[plots]'."
+        ) from e
+    _, snapshot, analysis = run_analysis(study, storage, settings or [])
+    path = write_report(analysis, snapshot, output)
+    size = path.stat().st_size
+    if as_json:
+        print_json({"written": str(path), "bytes": size, "findings": len(analysis.findings)})
+        return
+    console.print(
+        f"Wrote {escape(str(path))} ({size / 1e6:.1f} MB, {len(analysis.findings)} findings). "
+        "Open it in a browser; it works offline."
+    )

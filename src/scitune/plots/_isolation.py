@@ -1,0 +1,157 @@
+"""Isolation plots: the best trial per scientific value after the nuisance ones are tuned away
+(PLAYBOOK_SPEC §5, item 23)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from scitune.analysis._results import IsolationResult
+from scitune.plots._style import (
+    BLUE,
+    GOLD,
+    GREEN,
+    INK,
+    MUTED,
+    ORANGE,
+    better_word,
+    esc,
+    fmt,
+    layout,
+)
+
+__all__ = ["isolation_figure"]
+
+
+def isolation_figure(result: IsolationResult, *, metric: str, goal: str) -> go.Figure:
+    """Per value (or bucket) of a scientific hyperparameter: its best score and all ranked ones.
+
+    The best score of each value is a large diamond, the winner a gold star; every ranked score
+    of the value is a jittered dot behind it. The title carries the verdict: a "thin" nuisance
+    search means the comparison is not yet fair, with the reasons.
+
+    Example:
+        >>> fig = isolation_figure(analysis.isolation[0], metric="dev_error",
+        ...                        goal="minimize")  # doctest: +SKIP
+    """
+    rng = np.random.default_rng(0)
+    winner: go.Scatter | None = None
+    strip_x: list[float] = []
+    strip_y: list[float] = []
+    strip_text: list[str] = []
+    best_x: list[float] = []
+    best_y: list[float] = []
+    best_text: list[str] = []
+    annotations: list[dict[str, Any]] = []
+    ticks: list[str] = []
+    for i, group in enumerate(result.groups):
+        label = esc(group.label)
+        counts = f"{group.n_complete}/{group.n_trials} complete"
+        if group.n_infeasible:
+            counts += f", {group.n_infeasible} infeasible"
+        tick = f"{label}<br><span style='font-size:10px;color:{MUTED}'>{counts}</span>"
+        if group.best_at_boundary:
+            edges = ", ".join(esc(a) for a in group.best_at_boundary)
+            tick += (
+                f"<br><span style='font-size:10px;color:{ORANGE}'>⚠ best at edge: {edges}</span>"
+            )
+        ticks.append(tick)
+        jitter = rng.uniform(-0.22, 0.22, len(group.scores))
+        strip_x.extend(i + float(j) for j in jitter)
+        strip_y.extend(group.scores)
+        strip_text.extend(f"{label}<br>{esc(metric)} = {fmt(s)}" for s in group.scores)
+        if group.best_score is None:
+            annotations.append(_note(i, "no ranked trial", MUTED, yref="paper", y=0.5))
+            continue
+        text = f"<b>{label}</b>: best {esc(metric)} = {fmt(group.best_score)}"
+        if group.best_trial is not None:
+            text += f"<br>trial {group.best_trial}"
+        if group.best_at_boundary:
+            edges = ", ".join(esc(a) for a in group.best_at_boundary)
+            text += f"<br>at the edge of: {edges}"
+        if group.label == result.best_label:
+            winner = go.Scatter(
+                x=[i],
+                y=[group.best_score],
+                mode="markers",
+                name=f"winner: {label}",
+                marker={
+                    "symbol": "star",
+                    "size": 22,
+                    "color": GOLD,
+                    "line": {"width": 1, "color": INK},
+                },
+                text=[text],
+                hovertemplate="%{text}<extra></extra>",
+            )
+        else:
+            best_x.append(i)
+            best_y.append(group.best_score)
+            best_text.append(text)
+
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=strip_x,
+                y=strip_y,
+                mode="markers",
+                name="every ranked trial",
+                marker={"color": BLUE, "size": 6, "opacity": 0.35},
+                text=strip_text,
+                hovertemplate="%{text}<extra></extra>",
+            ),
+            go.Scatter(
+                x=best_x,
+                y=best_y,
+                mode="markers",
+                name="best per value",
+                marker={
+                    "symbol": "diamond",
+                    "size": 15,
+                    "color": BLUE,
+                    "line": {"width": 1, "color": INK},
+                },
+                text=best_text,
+                hovertemplate="%{text}<extra></extra>",
+            ),
+        ]
+    )
+    if winner is not None:  # last: on top of everything
+        fig.add_trace(winner)
+
+    if result.verdict == "fair":
+        verdict = f"<span style='color:{GREEN}'>fair comparison</span>"
+    else:
+        reasons = "; ".join(esc(r) for r in result.reasons) or "too few trials per value"
+        verdict = f"<span style='color:{ORANGE}'><b>thin nuisance search</b>: {reasons}</span>"
+    fig.update_layout(
+        **layout(f"Isolation: {esc(result.name)}", verdict),
+        annotations=annotations,
+        xaxis={
+            "title": {"text": esc(result.name)},
+            "tickmode": "array",
+            "tickvals": list(range(len(result.groups))),
+            "ticktext": ticks,
+            "range": [-0.6, len(result.groups) - 0.4],
+            "showgrid": False,
+        },
+        yaxis={"title": {"text": f"{esc(metric)} ({better_word(goal)})"}},
+        margin={"b": 100},
+        legend={"y": -0.26},
+    )
+    return fig
+
+
+def _note(x: float, text: str, color: str, *, y: float = 0.0, yref: str = "y") -> dict[str, Any]:
+    return {
+        "x": x,
+        "y": y,
+        "xref": "x",
+        "yref": yref,
+        "text": text,
+        "showarrow": False,
+        "yshift": 16 if yref == "y" else 0,
+        "font": {"size": 10, "color": color},
+    }

@@ -1,0 +1,276 @@
+"""Study-level figures: best-of-k (the playbook's figure 3), where the best step falls, and
+gradient norms against a clipping threshold (PLAYBOOK_SPEC §5, §8, §9)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from scitune.analysis._results import BestOfK, BestStepSummary, GradNormSummary
+from scitune.analysis._snapshot import StudySnapshot
+from scitune.plots._style import (
+    BLUE,
+    GREEN,
+    ORANGE,
+    PALETTE,
+    RED,
+    better_word,
+    esc,
+    fmt,
+    layout,
+    rule,
+)
+from scitune.plots._trials import by_number
+
+__all__ = ["best_of_k_figure", "best_step_figure", "grad_norm_figures"]
+
+
+def best_of_k_figure(bok: BestOfK, *, metric: str, goal: str) -> go.Figure:
+    """The best score among k trials drawn from the study, median and interquartile band.
+
+    A curve still moving at the right end says more trials would likely change the winner; a
+    flat one says the search has found what it will find.
+
+    Example:
+        >>> fig = best_of_k_figure(analysis.best_of_k, metric="dev_error",
+        ...                        goal="minimize")  # doctest: +SKIP
+    """
+    k = list(bok.k)
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=k + k[::-1],
+                y=list(bok.q75) + list(bok.q25)[::-1],
+                fill="toself",
+                fillcolor="rgba(47,109,181,0.18)",
+                line={"width": 0},
+                name="interquartile range",
+                hoverinfo="skip",
+            ),
+            go.Scatter(
+                x=k,
+                y=list(bok.median),
+                mode="lines+markers" if len(k) <= 30 else "lines",
+                name="median best of k",
+                line={"color": BLUE, "width": 2.4},
+                marker={"size": 5},
+                customdata=np.column_stack([bok.q25, bok.q75]) if k else None,
+                hovertemplate=(
+                    "k = %{x}<br>median best = %{y:.4g}"
+                    "<br>IQR %{customdata[0]:.4g} – %{customdata[1]:.4g}<extra></extra>"
+                ),
+            ),
+        ]
+    )
+    shape, note = rule(
+        "y", bok.observed_best, color="#b07c00", text=f"best observed: {fmt(bok.observed_best)}"
+    )
+    note["yanchor"] = "top" if goal == "minimize" else "bottom"
+    direction = "falling" if goal == "minimize" else "rising"
+    fig.update_layout(
+        **layout(
+            "Best of k: would more trials change the winner?",
+            f"best {esc(metric)} among k trials drawn from the n = {bok.n} ranked ones "
+            f"(bootstrap) · still {direction} at k = n ⇒ more trials would likely help",
+        ),
+        xaxis=_k_axis(k),
+        yaxis={"title": {"text": f"{esc(metric)} ({better_word(goal)})"}},
+        hovermode="x",
+        shapes=[shape],
+        annotations=[note],
+    )
+    return fig
+
+
+def _k_axis(k: list[int]) -> dict[str, Any]:
+    """Log k axis ticked at round numbers and at n, from 1 to n exactly (no stray minor labels)."""
+    title = {"text": "k (trials)"}
+    if not k or max(k) < 30:
+        return {"title": title, "type": "linear"}
+    n = max(k)
+    ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if t < 0.8 * n]
+    pad = 0.02 * math.log10(n)
+    return {
+        "title": title,
+        "type": "log",
+        "range": [-pad, math.log10(n) + pad],
+        "tickvals": [*ticks, n],
+        "ticktext": [f"{t:,}" for t in ticks] + [f"n = {n:,}"],
+        "minor": {"showgrid": False},
+    }
+
+
+def best_step_figure(
+    summary: BestStepSummary, *, early: float = 0.1, late: float = 0.25
+) -> go.Figure:
+    """Histogram of where each trial reached its best score, as a share of max_train_steps.
+
+    The first ``early`` and last ``late`` of training are shaded: nearly always early means
+    ``max_train_steps`` is too high; consistently late means train longer and re-tune the decay
+    (PLAYBOOK_SPEC §8, item 27).
+
+    Example:
+        >>> fig = best_step_figure(analysis.best_steps)  # doctest: +SKIP
+    """
+    fractions = [f for _, f in summary.fractions]
+    numbers = [n for n, _ in summary.fractions]
+    width = 0.05
+    fig = go.Figure(
+        go.Histogram(
+            x=fractions,
+            xbins={"start": 0.0, "end": 1.0 + 1e-9, "size": width},
+            marker={"color": BLUE, "line": {"color": "white", "width": 1}},
+            name="trials",
+            hovertemplate="best step at %{x} of training: %{y} trials<extra></extra>",
+            customdata=numbers,
+        )
+    )
+    for x0, x1, color, text in (
+        (0.0, early, ORANGE, f"first {early:.0%}:<br>steps too many?"),
+        (1.0 - late, 1.0, GREEN, f"last {late:.0%}:<br>train longer?"),
+    ):
+        fig.add_vrect(
+            x0=x0,
+            x1=x1,
+            fillcolor=color,
+            opacity=0.12,
+            line_width=0,
+            layer="below",
+            annotation={"text": text, "font": {"size": 10, "color": color}},
+            annotation_position="top left" if x0 == 0.0 else "top right",
+        )
+    fig.update_layout(
+        **layout(
+            "Where in training did each trial reach its best score?",
+            f"{len(fractions)} trials · {summary.early_share:.0%} in the first {early:.0%} · "
+            f"{summary.late_share:.0%} in the last {late:.0%}",
+        ),
+        xaxis={
+            "title": {"text": "best step / max_train_steps"},
+            "range": [0, 1],
+            "tickformat": ".0%",
+        },
+        yaxis={"title": {"text": "trials"}},
+        bargap=0.02,
+        showlegend=False,
+    )
+    return fig
+
+
+def grad_norm_figures(
+    snapshot: StudySnapshot, summary: GradNormSummary
+) -> tuple[go.Figure, go.Figure]:
+    """Gradient norm over training for the checked trials, and a histogram of the norms.
+
+    Both carry the clipping threshold at ``summary.percentile`` (the playbook's 90th): clipping
+    more than half of the updates is extremely aggressive, lower the learning rate instead
+    (PLAYBOOK_SPEC §9, item 35). Spikes the analysis found are marked.
+
+    Example:
+        >>> over, hist = grad_norm_figures(snapshot, analysis.grad_norm)  # doctest: +SKIP
+    """
+    trials = by_number(snapshot)
+    metric = summary.metric
+    over = go.Figure()
+    logged: list[np.ndarray[Any, np.dtype[np.float64]]] = []
+    for i, (number, share) in enumerate(summary.clipped_fraction.items()):
+        trial = trials.get(number)
+        curve = snapshot.curve(trial, metric) if trial is not None else None
+        if curve is None or not len(curve):
+            continue
+        color = PALETTE[i % len(PALETTE)]
+        y = np.where(np.isfinite(curve.values), curve.values, np.nan)
+        logged.append(y[np.isfinite(y)])
+        over.add_trace(
+            go.Scatter(
+                x=curve.steps,
+                y=y,
+                mode="lines",
+                name=f"trial {number} (clips {share:.0%})",
+                line={"color": color, "width": 1.4},
+                legendgroup=str(number),
+                hovertemplate=f"trial {number}<br>step %{{x}}: %{{y:.4g}}<extra></extra>",
+            )
+        )
+        spikes = [s for s in summary.spikes.get(number, ()) if s in set(curve.steps.tolist())]
+        if spikes:
+            at = np.searchsorted(curve.steps, spikes)
+            over.add_trace(
+                go.Scatter(
+                    x=spikes,
+                    y=y[at],
+                    mode="markers",
+                    name=f"spikes, trial {number}",
+                    marker={
+                        "color": color,
+                        "symbol": "triangle-up",
+                        "size": 10,
+                        "line": {"color": RED, "width": 1.5},
+                    },
+                    legendgroup=str(number),
+                    hovertemplate=f"spike in trial {number}<br>step %{{x}}: %{{y:.4g}}"
+                    "<extra></extra>",
+                )
+            )
+    threshold = summary.threshold
+    label = f"clip at p{summary.percentile:g} = {fmt(threshold)}"
+    values = np.concatenate(logged) if logged else np.empty(0)
+    log_y = bool(values.size and values.min() > 0 and values.max() / values.min() > 30)
+    marks = [rule("y", threshold, color=RED, text=label, log=log_y)]
+    over.update_layout(
+        shapes=[s for s, _ in marks if math.isfinite(threshold)],
+        annotations=[a for _, a in marks if math.isfinite(threshold)],
+        **layout(
+            f"Gradient norm ({esc(metric)}) during training",
+            "unclipped global L2 norm · dashed: the clipping threshold · ▲ spikes",
+        ),
+        xaxis={"title": {"text": "step"}},
+        yaxis={"title": {"text": esc(metric)}, "type": "log" if log_y else "linear"},
+        hovermode="closest",
+    )
+    hist = _norm_histogram(values, threshold, label, log_x=log_y)
+    return over, hist
+
+
+def _norm_histogram(
+    values: np.ndarray[Any, np.dtype[np.float64]], threshold: float, label: str, *, log_x: bool
+) -> go.Figure:
+    fig = go.Figure()
+    above = float(np.mean(values > threshold)) if values.size else 0.0
+    if values.size:
+        if log_x:
+            edges = np.geomspace(values.min(), values.max(), 41)
+        else:
+            edges = np.linspace(values.min(), values.max() or 1.0, 41)
+        counts, edges = np.histogram(values, bins=edges)
+        # A filled step line: bars of equal visual width on a log axis.
+        x = np.repeat(edges, 2)[1:-1]
+        y = np.repeat(counts, 2)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="lines",
+                fill="tozeroy",
+                fillcolor="rgba(47,109,181,0.35)",
+                line={"color": BLUE, "width": 1.2},
+                name="logged norms",
+                hovertemplate="norm %{x:.4g}: %{y} steps<extra></extra>",
+            )
+        )
+    if math.isfinite(threshold):
+        shape, note = rule("x", threshold, color=RED, text=label, log=log_x, left=False)
+        fig.update_layout(shapes=[shape], annotations=[note])
+    fig.update_layout(
+        **layout(
+            "Gradient norms logged, with the clipping threshold",
+            f"{values.size} logged steps · {above:.0%} above the threshold",
+        ),
+        xaxis={"title": {"text": "gradient norm"}, "type": "log" if log_x else "linear"},
+        yaxis={"title": {"text": "steps"}},
+        showlegend=False,
+    )
+    return fig

@@ -1,0 +1,170 @@
+"""Which figures the report shows, in which sections: drawn from the analysis, never recomputed."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import plotly.graph_objects as go
+
+from scitune.analysis._results import Analysis
+from scitune.analysis._snapshot import StudySnapshot
+from scitune.errors import ScituneWarning
+from scitune.plots import (
+    all_curves_figure,
+    axis_figure,
+    best_of_k_figure,
+    best_step_figure,
+    curves_figure,
+    curves_overlay_figure,
+    grad_norm_figures,
+    isolation_figure,
+    trial_params,
+)
+
+__all__ = ["Plot", "PlotSection", "report_figures"]
+
+MAX_BEST_CURVES = 8  # one colour each in the palette
+
+
+@dataclass
+class Plot:
+    """One figure, or why it could not be drawn."""
+
+    figure: go.Figure | None
+    wide: bool = False
+    error: str | None = None
+    name: str = ""
+
+
+@dataclass
+class PlotSection:
+    anchor: str
+    title: str
+    intro: str
+    plots: list[Plot] = field(default_factory=list)
+
+
+def report_figures(
+    analysis: Analysis, snapshot: StudySnapshot, settings: Mapping[str, Any]
+) -> list[PlotSection]:
+    """The report's plot sections, in reading order; empty sections are left out."""
+    metric, goal = analysis.metric, analysis.direction
+    params = trial_params(snapshot)
+    train_metric = snapshot.train_metric(settings.get("train_metric"))
+
+    space = PlotSection(
+        "search-space",
+        "Search space",
+        "Score against every hyperparameter that varied. Shaded bands are the outer edges of "
+        "each range (in the sampler's scale): the best trials crowding one means the range "
+        "should grow that way. Red × are infeasible trials.",
+    )
+    for axis in analysis.axes:
+        space.plots.append(
+            _draw(
+                f"axis {axis.key}",
+                lambda a=axis: axis_figure(a, metric=metric, goal=goal, params=params),
+            )
+        )
+
+    isolation = PlotSection(
+        "isolation",
+        "Isolation",
+        "The best trial for each value of a scientific hyperparameter once the nuisance ones "
+        "are tuned away. Trust the comparison only when the verdict is fair.",
+    )
+    for result in analysis.isolation:
+        isolation.plots.append(
+            _draw(
+                f"isolation {result.name}",
+                lambda r=result: isolation_figure(r, metric=metric, goal=goal),
+            )
+        )
+
+    density = PlotSection(
+        "density",
+        "Enough trials?",
+        "How the best score improves with the number of trials (the playbook's figure 3).",
+    )
+    if analysis.best_of_k is not None and analysis.best_of_k.k:
+        bok = analysis.best_of_k
+        density.plots.append(
+            _draw("best of k", lambda: best_of_k_figure(bok, metric=metric, goal=goal))
+        )
+
+    curves = PlotSection(
+        "curves",
+        "Training curves",
+        "The best trials (and the best of each scientific value) in full, then every trial. "
+        "Look for dev curves turning up (overfitting), noise late in training, curves still "
+        "improving at the end, or training loss rising.",
+    )
+    chosen = [c.trial for c in analysis.curve_checks][:MAX_BEST_CURVES]
+    labels = {c.trial: c.why for c in analysis.curve_checks}
+    if not chosen:
+        chosen = [t.number for t in snapshot.ranked()[:3]]
+        labels = {n: f"best {i + 1}" for i, n in enumerate(chosen)}
+    if chosen:
+        curves.plots.append(
+            _draw(
+                "best curves",
+                lambda: curves_figure(
+                    snapshot, chosen, metric=metric, train_metric=train_metric, labels=labels
+                ),
+                wide=True,
+            )
+        )
+    if any(metric in per for per in snapshot.curves.values()):
+        curves.plots.append(
+            _draw("overlay", lambda: curves_overlay_figure(snapshot, metric=metric), wide=True)
+        )
+        curves.plots.append(
+            _draw("small multiples", lambda: all_curves_figure(snapshot, metric=metric), wide=True)
+        )
+
+    length = PlotSection(
+        "train-length",
+        "How long to train",
+        "Where each trial reached its best score. Nearly always early: max_train_steps is too "
+        "high. Consistently late: train longer and re-tune the decay schedule.",
+    )
+    if analysis.best_steps is not None and analysis.best_steps.fractions:
+        steps = analysis.best_steps
+        early = float(settings.get("best_step_early", 0.1))
+        late = float(settings.get("best_step_late", 0.25))
+        length.plots.append(
+            _draw("best step", lambda: best_step_figure(steps, early=early, late=late))
+        )
+
+    stability = PlotSection(
+        "stability",
+        "Stability",
+        "Unclipped gradient norms of the checked trials, and the clipping threshold at the "
+        "90th percentile.",
+    )
+    if analysis.grad_norm is not None and analysis.grad_norm.clipped_fraction:
+        summary = analysis.grad_norm
+        try:
+            over, hist = grad_norm_figures(snapshot, summary)
+            stability.plots += [Plot(over, name="grad norm"), Plot(hist, name="grad histogram")]
+        except Exception as exc:  # one broken plot must not cost the whole report
+            stability.plots.append(_failed("gradient norms", exc))
+
+    sections = [space, isolation, density, curves, length, stability]
+    return [s for s in sections if s.plots]
+
+
+def _draw(name: str, build: Callable[[], go.Figure], *, wide: bool = False) -> Plot:
+    try:
+        return Plot(build(), wide=wide, name=name)
+    except Exception as exc:  # one broken plot must not cost the whole report
+        return _failed(name, exc)
+
+
+def _failed(name: str, exc: Exception) -> Plot:
+    message = f"could not draw {name}: {type(exc).__name__}: {exc}"
+    warnings.warn(f"scitune report: {message}", ScituneWarning, stacklevel=3)
+    return Plot(None, error=message, name=name)
