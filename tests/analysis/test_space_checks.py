@@ -327,6 +327,21 @@ def test_best_trial_at_the_edge_of_divergence_is_a_stability_problem() -> None:
     assert "infeasible.region" not in codes(findings)  # the stronger finding says it
 
 
+def test_best_trials_reaching_divergence_in_a_coarse_search_is_a_stability_problem() -> None:
+    # Seen on MNIST-1D with plain SGD: 8 points cannot land within 10% of the edge, but the
+    # completed trial nearest the infeasible region is one of the best 3.
+    snap = lr_study(bowl(0.55), n=8, infeasible=lambda i, u: u > 0.8)
+    findings = infeasible_findings(snap, CFG, axis_results(snap, CFG)[0])
+    f = only(findings, "infeasible.stability_edge")
+    assert f.evidence["best_trial"] == 5 and f.evidence["top_checked"] == 3
+    assert "nearest that edge" in f.message
+    # The same region with the best trials far from it is no stability problem.
+    far = lr_study(bowl(0.3), n=8, infeasible=lambda i, u: u > 0.8)
+    far_findings = infeasible_findings(far, CFG, axis_results(far, CFG)[0])
+    assert "infeasible.stability_edge" not in codes(far_findings)
+    assert "infeasible.region" in codes(far_findings)
+
+
 def test_an_infeasible_region_away_from_the_best_is_info() -> None:
     snap = lr_study(bowl(0.3), infeasible=lambda i, u: u > 0.8)
     findings = infeasible_findings(snap, CFG, axis_results(snap, CFG)[0])

@@ -94,6 +94,7 @@ def make_study(
     created = datetime(2025, 1, 1)
     number = 0
     units = rng.random((per_value, 4))  # paired: the same nuisance points for every value
+    units[1, 0], units[2, 0] = 0.97, 0.995  # learning rates that diverge
     for dropout in (0.0, 0.1, 0.3):
         for i in range(per_value):
             number += 1
@@ -134,7 +135,7 @@ def make_study(
             }
             if lr > 0.12:
                 state = TrialState.INFEASIBLE
-                cut = rng.integers(5, 30)
+                cut = int(rng.integers(3, min(30, t.size - 1)))
                 for name in (metric, train_metric):
                     v = trial_curves[name].values.copy()
                     v[cut:] = np.nan

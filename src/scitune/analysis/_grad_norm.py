@@ -19,6 +19,8 @@ from scitune.analysis._results import CurveCheck, Finding, GradNormSummary
 from scitune.analysis._snapshot import StudySnapshot
 from scitune.storage import FrozenTrial
 
+FloatArray = npt.NDArray[np.float64]
+
 __all__ = ["CLIP_PARAMS", "grad_norm_summary"]
 
 CLIP_PARAMS = ("grad_clip", "clip_norm", "max_grad_norm", "gradient_clip", "clip_grad_norm")

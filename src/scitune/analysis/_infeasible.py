@@ -7,6 +7,7 @@ apart and left out of the infeasible share and of the regions (§5, PLAYBOOK_SPE
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -137,7 +138,8 @@ def _regions(snap: StudySnapshot, axis: AxisResult, cfg: AnalysisConfig) -> list
     Above (below) the highest (lowest) feasible trial, at least 2 infeasible trials make
     a region. It is reported when it holds at least ``boundary_majority`` of the axis's
     infeasible trials (a few stray infeasible trials at an end are chance, not a region), and is
-    the stability pattern whenever the best trial sits within ``boundary_margin`` of it.
+    the stability pattern whenever the best trial sits within ``boundary_margin`` of it or is
+    the completed trial nearest to it.
     """
     if axis.kind == "choice" and not _numeric(axis):
         return []
@@ -146,7 +148,10 @@ def _regions(snap: StudySnapshot, axis: AxisResult, cfg: AnalysisConfig) -> list
     good = [p for p in results if p.state == _COMPLETE]
     if not bad or not good:
         return []
-    best = next(iter(ranked_points(snap, axis.points)), None)
+    ranked = ranked_points(snap, axis.points)
+    best = ranked[0] if ranked else None
+    n = len(ranked)
+    top = ranked[: min(n, max(cfg.boundary_min_top, math.ceil(cfg.boundary_top_fraction * n)))]
     findings = []
     for side in ("high", "low"):
         if side == "high":
@@ -159,8 +164,13 @@ def _regions(snap: StudySnapshot, axis: AxisResult, cfg: AnalysisConfig) -> list
             continue
         edge = tail[0]  # the infeasible trial nearest the feasible side
         gap = None if best is None else abs(edge.unit - best.unit)
-        if best is not None and gap is not None and gap <= cfg.boundary_margin:
-            findings.append(_stability(snap, axis, side, tail, edge, best, gap, cfg))
+        # The best trials reach the edge of divergence when the best is close to it, or when
+        # the completed trial nearest to it (nothing lies between them: a coarse search cannot
+        # get closer) is one of the best -- the same best trials the boundary check reads.
+        nearest = next((p for p in top if p.unit == limit), None)
+        if best is not None and gap is not None and (gap <= cfg.boundary_margin or nearest):
+            at_edge = best if gap <= cfg.boundary_margin or nearest is None else nearest
+            findings.append(_stability(snap, axis, side, tail, edge, at_edge, len(top), cfg))
         elif len(tail) >= cfg.boundary_majority * len(bad):
             findings.append(_region(axis, side, tail, edge, len(bad), cfg))
     return findings
@@ -211,16 +221,21 @@ def _stability(
     tail: list[AxisPoint],
     edge: AxisPoint,
     best: AxisPoint,
-    gap: float,
+    n_top: int,
     cfg: AnalysisConfig,
 ) -> Finding:
     where = _bound_text(axis, side, edge)
+    gap = abs(edge.unit - best.unit)
+    closeness = (
+        f"within {cfg.boundary_margin:.0%} of that edge"
+        if gap <= cfg.boundary_margin
+        else f"one of the best {n_top}, is the completed trial nearest that edge"
+    )
     message = (
-        f"Every trial with {where} is infeasible ({len(tail)} trials), and the best trial "
-        f"(trial {best.trial}, {axis.key} = {fmt(best.value)}, {snap.spec.objective.metric} "
-        f"{fmt(best.score)}) sits within {cfg.boundary_margin:.0%} of that edge: the best "
-        f"{axis.name} sits at the edge of divergence; the optimum is limited by training "
-        "instability."
+        f"Every trial with {where} is infeasible ({len(tail)} trials), and trial {best.trial} "
+        f"({axis.key} = {fmt(best.value)}, {snap.spec.objective.metric} {fmt(best.score)}), "
+        f"{closeness}: the best {axis.name} runs into the edge of divergence; the optimum is "
+        "limited by training instability."
     )
     n_bad = sum(p.state == _INFEASIBLE for p in axis.points)
     evidence = _evidence(axis, side, tail, edge, n_bad, cfg)
@@ -230,6 +245,7 @@ def _stability(
         best_unit=best.unit,
         best_score=best.score,
         gap_unit=gap,
+        top_checked=n_top,
         best_at_range_edge=edge_of(axis, best, cfg.boundary_margin),
     )
     return Finding(

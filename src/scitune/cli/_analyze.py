@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -49,8 +49,11 @@ def run_analysis(study: str, storage: str | None, settings: list[str]) -> tuple[
     return st, snapshot, analyze(snapshot, _config(settings))
 
 
-def render_findings(analysis: Analysis) -> None:
-    """The findings, worst first, each with its evidence, action and playbook section."""
+def render_findings(analysis: Analysis, *, verbose: bool = False) -> None:
+    """The findings, worst first: warnings in full (evidence, action, section), info in a line.
+
+    ``verbose`` shows every finding in full.
+    """
     c = analysis.counts
     console.print(
         f"[bold]{escape(analysis.study)}[/]  {c['COMPLETE']} complete, {c['INFEASIBLE']} "
@@ -59,8 +62,17 @@ def render_findings(analysis: Analysis) -> None:
     if not analysis.findings:
         console.print("No findings.")
         return
+    brief = [f for f in analysis.findings if f.severity == "info" and not verbose]
     for f in analysis.findings:
-        console.print(_finding_panel(f))
+        if f not in brief:
+            console.print(_finding_panel(f))
+    for f in brief:
+        line = Text.assemble((f"{ICON['info']} {f.code}", STYLE["info"]), "  ", f.message)
+        console.print(line)
+    if brief:
+        console.print(
+            Text("Info findings in one line each; --verbose shows their evidence.", style="dim")
+        )
 
 
 def _finding_panel(f: Finding) -> Panel:
@@ -70,7 +82,7 @@ def _finding_panel(f: Finding) -> Panel:
     body.append(f.action)
     evidence = _compact(f.evidence)
     if evidence:
-        body.append(f"\n{evidence}", style="dim")
+        body.append(f"\nevidence: {evidence}", style="dim")
     title = Text.assemble((f"{ICON[f.severity]} {f.code}", STYLE[f.severity]))
     if f.subject:
         title.append(f"  {f.subject}")
@@ -84,11 +96,21 @@ def _finding_panel(f: Finding) -> Panel:
     )
 
 
-def _compact(evidence: object, limit: int = 300) -> str:
-    text = json.dumps(evidence, default=str, separators=(", ", ": "))
-    if text in ("{}", "null"):
-        return ""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+_QUIET_KEYS = {"defaults", "ours", "coordinates", "metric", "train_metric"}
+
+
+def _compact(evidence: Mapping[str, Any], limit: int = 8) -> str:
+    """The evidence's scalar numbers as ``key=value`` (lists and tables stay in --json)."""
+    items = []
+    for key, value in evidence.items():
+        if key in _QUIET_KEYS or isinstance(value, Mapping | list | tuple) or value is None:
+            continue
+        if isinstance(value, float):
+            items.append(f"{key}={value:.4g}")
+        else:
+            items.append(f"{key}={value}")
+    shown = ", ".join(items[:limit])
+    return shown + (", ..." if len(items) > limit else "")
 
 
 def _print_settings() -> None:
@@ -102,6 +124,9 @@ def analyze_cmd(
     settings: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
     show_settings: Annotated[
         bool, typer.Option("--settings", help="List the analysis thresholds and exit.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show every finding with its evidence.")
     ] = False,
     storage: Annotated[str | None, typer.Option("--storage", help=STORAGE_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
@@ -121,7 +146,7 @@ def analyze_cmd(
     if as_json:
         print_json(analysis.to_json())
         return
-    render_findings(analysis)
+    render_findings(analysis, verbose=verbose)
 
 
 @handle_errors

@@ -23,6 +23,8 @@ from scitune.plots._style import (
     esc,
     fmt_value,
     layout,
+    log_axis,
+    short,
     trial_text,
 )
 from scitune.space import FloatDomain, Value
@@ -160,14 +162,14 @@ def axis_figure(
     if axis.margin > 0 and positions.numeric:
         counts.append(f"shaded: outer {axis.margin:.0%}")
     title = f"{esc(axis.key)} <span style='color:{MUTED};font-weight:normal'>· {axis.role}"
-    if axis.scale and axis.kind != "choice":
-        title += f", {axis.scale.replace('_', '-')} scale"
+    if axis.scale == "reverse_log" and axis.kind != "choice":
+        title += ", reverse-log range on a linear axis"
+    elif axis.scale and axis.kind != "choice":
+        title += f", {axis.scale} scale"
     if axis.cell:
         title += f", cell {esc(axis.cell)}"
     title += "</span>"
     subtitle = " · ".join(counts)
-    if axis.scale == "reverse_log":
-        subtitle += " · drawn on a linear axis"
     fig.update_layout(
         **layout(title, subtitle),
         shapes=shapes,
@@ -175,7 +177,7 @@ def axis_figure(
         xaxis=positions.xaxis(axis),
         yaxis={
             "title": {"text": f"{esc(metric)} ({better_word(goal)})"},
-            "type": "log" if scale.log else "linear",
+            **(log_axis(min(scores), max(scores)) if scale.log else {"type": "linear"}),
         },
         showlegend=True,
         margin={"r": 70 if infeasible else 24},
@@ -248,7 +250,8 @@ class _Positions:
                 "title": title,
                 "tickmode": "array",
                 "tickvals": list(range(len(self.choices))),
-                "ticktext": [esc(fmt_value(c)) for c in self.choices],
+                "ticktext": [esc(short(fmt_value(c))) for c in self.choices],
+                "ticklabeloverflow": "allow",
                 "range": [-0.5, len(self.choices) - 0.5],
                 "showgrid": False,
             }
@@ -259,7 +262,7 @@ class _Positions:
         if axis.scale == "log":
             a, b = math.log10(lo), math.log10(hi)
             pad = 0.02 * (b - a)
-            out.update(type="log", range=[a - pad, b + pad])
+            out.update(log_axis(lo, hi), range=[a - pad, b + pad])
         else:
             pad = 0.02 * (hi - lo)
             out.update(type="linear", range=[lo - pad, hi + pad])

@@ -22,6 +22,7 @@ from scitune.plots._style import (
     esc,
     fmt,
     layout,
+    log_axis,
 )
 from scitune.plots._trials import by_number
 from scitune.storage import Curve, FrozenTrial, TrialState
@@ -123,12 +124,11 @@ def curves_figure(
     if y_range is not None:
         fig.update_yaxes(range=list(y_range), row=1, col=1)
     if train_metric:
-        fig.update_yaxes(
-            title_text=esc(train_metric),
-            type="log" if _spans_decades(train_values) else "linear",
-            row=2,
-            col=1,
-        )
+        fig.update_yaxes(title_text=esc(train_metric), row=2, col=1)
+        if _spans_decades(train_values):
+            data = np.concatenate(train_values)
+            data = data[np.isfinite(data)]
+            fig.update_yaxes(log_axis(float(data.min()), float(data.max())), row=2, col=1)
     fig.update_xaxes(title_text="step", row=rows, col=1)
     return fig
 
@@ -164,7 +164,7 @@ def all_curves_figure(
         shared_xaxes="all",
         shared_yaxes="all",
         horizontal_spacing=0.012,
-        vertical_spacing=min(0.04, 0.3 / rows),
+        vertical_spacing=min(0.3, 18 / max(1.0, 78.0 * rows - 18)),
     )
     ranks = {t.number: i + 1 for i, t in enumerate(snapshot.ranked())}
     horizon = snapshot.spec.budget.max_train_steps
@@ -194,10 +194,10 @@ def all_curves_figure(
                 "text": label,
                 "xref": f"x{axis_id} domain",
                 "yref": f"y{axis_id} domain",
-                "x": 0.97,
-                "y": 0.95,
-                "xanchor": "right",
-                "yanchor": "top",
+                "x": 0.0,
+                "y": 1.0,
+                "xanchor": "left",
+                "yanchor": "bottom",
                 "showarrow": False,
                 "font": {"size": 9, "color": color},
             }
@@ -212,7 +212,7 @@ def all_curves_figure(
     fig.update_layout(
         **layout(f"{esc(metric)} of every trial", subtitle),
         annotations=annotations,
-        height=max(260, 110 + 78 * rows),
+        height=max(260, 120 + 78 * rows),
         margin={"l": 56, "r": 16, "t": 78, "b": 40},
     )
     fig.update_xaxes(showticklabels=False, ticks="", showgrid=False)

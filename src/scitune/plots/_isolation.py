@@ -20,6 +20,7 @@ from scitune.plots._style import (
     esc,
     fmt,
     layout,
+    short,
 )
 
 __all__ = ["isolation_figure"]
@@ -48,10 +49,11 @@ def isolation_figure(result: IsolationResult, *, metric: str, goal: str) -> go.F
     ticks: list[str] = []
     for i, group in enumerate(result.groups):
         label = esc(group.label)
+        tick_label = esc(short(group.label, 24))
         counts = f"{group.n_complete}/{group.n_trials} complete"
         if group.n_infeasible:
             counts += f", {group.n_infeasible} infeasible"
-        tick = f"{label}<br><span style='font-size:10px;color:{MUTED}'>{counts}</span>"
+        tick = f"{tick_label}<br><span style='font-size:10px;color:{MUTED}'>{counts}</span>"
         if group.best_at_boundary:
             edges = ", ".join(esc(a) for a in group.best_at_boundary)
             tick += (
@@ -136,6 +138,7 @@ def isolation_figure(result: IsolationResult, *, metric: str, goal: str) -> go.F
             "ticktext": ticks,
             "range": [-0.6, len(result.groups) - 0.4],
             "showgrid": False,
+            "ticklabeloverflow": "allow",
         },
         yaxis={"title": {"text": f"{esc(metric)} ({better_word(goal)})"}},
         margin={"b": 100},

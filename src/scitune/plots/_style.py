@@ -95,6 +95,17 @@ def layout(title: str, subtitle: str | None = None, **extra: Any) -> dict[str, A
     return {"template": template(), "title": head, **extra}
 
 
+def log_axis(low: float, high: float) -> dict[str, Any]:
+    """A log axis labelled at powers of ten (``10⁻⁴``) when it spans two decades or more.
+
+    Plotly's default labels minor ticks too ("2 5 2 5") and writes 1e-4 as "100µ".
+    """
+    out: dict[str, Any] = {"type": "log", "exponentformat": "power"}
+    if low > 0 and high > 0 and math.log10(high / low) >= 2:
+        out["dtick"] = 1
+    return out
+
+
 def esc(text: object) -> str:
     """User text made inert for plotly (which renders a subset of HTML) and for HTML pages."""
     return html.escape(str(text), quote=False)
@@ -116,6 +127,11 @@ def fmt_value(value: Value) -> str:
     if isinstance(value, float):
         return fmt(value)
     return str(value)
+
+
+def short(text: str, limit: int = 20) -> str:
+    """A label cut to ``limit`` characters (tick labels; hover keeps the full text)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def params_text(params: Mapping[str, Value], *, sep: str = "<br>") -> str:

@@ -21,6 +21,7 @@ from scitune.plots._style import (
     esc,
     fmt,
     layout,
+    log_axis,
     rule,
 )
 from scitune.plots._trials import by_number
@@ -228,7 +229,10 @@ def grad_norm_figures(
             "unclipped global L2 norm · dashed: the clipping threshold · ▲ spikes",
         ),
         xaxis={"title": {"text": "step"}},
-        yaxis={"title": {"text": esc(metric)}, "type": "log" if log_y else "linear"},
+        yaxis={
+            "title": {"text": esc(metric)},
+            **(log_axis(float(values.min()), float(values.max())) if log_y else {}),
+        },
         hovermode="closest",
     )
     hist = _norm_histogram(values, threshold, label, log_x=log_y)
@@ -269,7 +273,10 @@ def _norm_histogram(
             "Gradient norms logged, with the clipping threshold",
             f"{values.size} logged steps · {above:.0%} above the threshold",
         ),
-        xaxis={"title": {"text": "gradient norm"}, "type": "log" if log_x else "linear"},
+        xaxis={
+            "title": {"text": "gradient norm"},
+            **(log_axis(float(values.min()), float(values.max())) if log_x else {}),
+        },
         yaxis={"title": {"text": "steps"}},
         showlegend=False,
     )

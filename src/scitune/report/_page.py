@@ -42,7 +42,8 @@ table.kv th, table.roles th, table.settings th { text-align:left; font-weight:60
 table.kv td, table.roles td, table.settings td { padding:3px 10px 3px 0;
   overflow-wrap:anywhere; }
 table.settings td.muted { font-size:12.5px; }
-.role { font-size:11px; padding:1px 7px; border-radius:10px; font-weight:600; }
+.role { font-size:11px; padding:1px 7px; border-radius:10px; font-weight:600;
+  white-space:nowrap; }
 .role-scientific { background:#e3edf9; color:#1d4e89; }
 .role-nuisance { background:#eef0f3; color:#52606d; }
 .role-fixed { background:#fdf1dc; color:#8a5a00; }
@@ -69,6 +70,19 @@ table.settings td.muted { font-size:12.5px; }
   padding:1px 6px; font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;
   overflow-wrap:anywhere; }
 .ev b { font-weight:600; color:var(--muted); }
+details.raw { width:100%; font-size:12px; }
+details.raw summary { color:var(--muted); cursor:pointer; display:inline; }
+details.raw pre { max-height:260px; overflow:auto; background:var(--bg); padding:6px 8px;
+  border-radius:4px; margin:4px 0 0; font-size:11.5px; }
+.infos { background:#fff; border:1px solid var(--line); border-radius:8px; padding:10px 14px; }
+details.info { border-top:1px solid #f0f2f4; padding:5px 0; }
+details.info:first-of-type { border-top:0; }
+details.info > summary { cursor:pointer; list-style:none; }
+details.info > summary::before { content:"▸ "; color:var(--info); }
+details.info[open] > summary::before { content:"▾ "; }
+details.info > summary code { font-size:12.5px; color:var(--info); margin-right:6px; }
+details.info .action, details.info .cite, details.info .evidence { margin:6px 0 4px 18px; }
+details.info .cite { font-size:12px; color:var(--muted); font-style:italic; }
 .ok { background:#f0faf4; border:1px solid #c6ebd4; padding:10px 14px; border-radius:8px; }
 .plots { display:grid; grid-template-columns:repeat(auto-fit,minmax(560px,1fr)); gap:14px; }
 .plot-card { padding:6px; min-width:0; }
@@ -81,6 +95,7 @@ table.trials th { position:sticky; top:0; background:#f1f3f5; text-align:left;
   padding:6px 8px; cursor:pointer; user-select:none; white-space:nowrap;
   border-bottom:1px solid var(--line); }
 table.trials th:hover { color:var(--blue); }
+table.trials th.n { text-align:right; }
 table.trials th[aria-sort=ascending]::after { content:" ▲"; font-size:10px; }
 table.trials th[aria-sort=descending]::after { content:" ▼"; font-size:10px; }
 table.trials td { padding:4px 8px; border-bottom:1px solid #f0f2f4; vertical-align:top; }
@@ -154,9 +169,13 @@ SCRIPT = r"""
     var reasonCol = cols.length - 1, stderrCol = cols.length;
     var order = { col: 4, dir: 1 };
     var thead = document.createElement("thead"), tr = document.createElement("tr");
+    var numeric = cols.map(function (_, c) {
+      return rows.every(function (r) { return r[c] === null || typeof r[c] === "number"; });
+    });
     cols.forEach(function (name, c) {
       var th = document.createElement("th");
       th.textContent = name;
+      if (numeric[c] && c !== reasonCol) th.className = "n";
       th.title = "sort by " + name;
       th.addEventListener("click", function () {
         order = { col: c, dir: order.col === c ? -order.dir : 1 };

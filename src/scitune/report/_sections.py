@@ -11,7 +11,6 @@ from scitune.analysis._results import SEVERITY_ORDER, Analysis, Finding, to_json
 from scitune.analysis._snapshot import StudySnapshot
 from scitune.report._embed import h
 from scitune.space import ChoiceDomain, Domain, FloatDomain, IntDomain, Value
-from scitune.storage import TrialState
 
 __all__ = ["findings_html", "settings_html", "summary_html"]
 
@@ -164,16 +163,24 @@ def _roles_html(snapshot: StudySnapshot) -> str:
 
 
 def findings_html(findings: tuple[Finding, ...]) -> str:
+    """Warnings and critical findings as full cards; info ones one line each, expandable."""
     ordered = sorted(findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 9))
-    if not ordered:
+    serious = [f for f in ordered if f.severity in ("critical", "warning")]
+    info = [f for f in ordered if f not in serious]
+    if not serious:
         body = (
-            "<p class='ok'>No check fired: nothing in this study contradicts the playbook's "
+            "<p class='ok'>No warning: nothing in this study contradicts the playbook's "
             "checklist. Read the plots below before adopting the winner.</p>"
         )
     else:
-        body = "".join(_finding_html(f) for f in ordered)
-    tally = _tally(ordered)
-    return f"<section id='findings'><h2>Findings {tally}</h2>{body}</section>"
+        body = "".join(_finding_html(f) for f in serious)
+    if info:
+        body += (
+            "<div class='infos'><h3>Also checked</h3>"
+            + "".join(_info_html(f) for f in info)
+            + "</div>"
+        )
+    return f"<section id='findings'><h2>Findings {_tally(ordered)}</h2>{body}</section>"
 
 
 def _tally(findings: list[Finding]) -> str:
@@ -187,20 +194,52 @@ def _tally(findings: list[Finding]) -> str:
     )
 
 
+# Context every finding of a check repeats (thresholds are listed under Analysis settings).
+_QUIET_KEYS = {"defaults", "ours", "coordinates", "metric", "train_metric"}
+
+
+def _chips(f: Finding) -> str:
+    """The evidence's scalars as chips; lists and tables stay in the full evidence below."""
+    chips = []
+    for key, value in f.evidence.items():
+        if key in _QUIET_KEYS or value is None or isinstance(value, Mapping):
+            continue
+        if isinstance(value, list | tuple) and not all(
+            isinstance(v, int | float | str) for v in value
+        ):
+            continue
+        chips.append(f"<span class='ev'><b>{h(key)}</b> {h(_compact(value))}</span>")
+    return "".join(chips)
+
+
+def _evidence_html(f: Finding) -> str:
+    chips = _chips(f)
+    full = ""
+    if f.evidence:
+        text = json.dumps(to_jsonable(f.evidence), ensure_ascii=False, indent=1)
+        full = f"<details class='raw'><summary>all evidence</summary><pre>{h(text)}</pre></details>"
+    return f"<div class='evidence'>{chips}{full}</div>" if chips or full else ""
+
+
 def _finding_html(f: Finding) -> str:
     severity = f.severity if f.severity in SEVERITY_ORDER else "info"
     subject = f" <span class='subject'>{h(f.subject)}</span>" if f.subject else ""
-    evidence = "".join(
-        f"<span class='ev'><b>{h(k)}</b> {h(_compact(v))}</span>" for k, v in f.evidence.items()
-    )
     return (
         f"<article class='finding f-{severity}'>"
         f"<header><span class='sev sev-{severity}'>{h(f.severity)}</span>"
         f"<code>{h(f.code)}</code>{subject}<span class='cite'>{h(f.section)}</span></header>"
         f"<p class='msg'>{h(f.message)}</p>"
         f"<p class='action'><span>What to do</span>{h(f.action)}</p>"
-        + (f"<div class='evidence'>{evidence}</div>" if evidence else "")
-        + "</article>"
+        f"{_evidence_html(f)}</article>"
+    )
+
+
+def _info_html(f: Finding) -> str:
+    return (
+        "<details class='info'><summary>"
+        f"<code>{h(f.code)}</code> <span>{h(f.message)}</span></summary>"
+        f"<p class='action'><span>What to do</span>{h(f.action)}</p>"
+        f"<p class='cite'>{h(f.section)}</p>{_evidence_html(f)}</details>"
     )
 
 
@@ -239,10 +278,3 @@ def settings_html(settings: Mapping[str, Any]) -> str:
         '("Ours") and can be changed with <code>scitune analyze --set NAME=VALUE</code>.</p>'
         f"<table class='settings'>{''.join(rows)}</table></details></section>"
     )
-
-
-def state_counts(snapshot: StudySnapshot) -> dict[str, int]:
-    counts = {s.value: 0 for s in TrialState}
-    for t in snapshot.trials:
-        counts[t.state.value] += 1
-    return counts
