@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/scitune run examples/mnist1d/study.toml --workers 2
 	$(BIN)/scitune trials examples/mnist1d/study.toml
+	$(BIN)/scitune analyze examples/mnist1d/study.toml
+	$(BIN)/scitune report examples/mnist1d/study.toml -o report.html
 
 test: $(STAMP)
 	./scripts/system-deps.sh

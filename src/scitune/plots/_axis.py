@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import plotly.graph_objects as go
 
 from scitune.analysis._results import AxisPoint, AxisResult
@@ -93,7 +94,7 @@ def axis_figure(
         fig.add_trace(
             go.Scatter(
                 x=positions.of(group),
-                y=y,
+                y=np.asarray(y, dtype=np.float64),
                 mode="markers",
                 name=name,
                 marker=marker,
@@ -104,16 +105,22 @@ def axis_figure(
             )
         )
 
+    size, opacity = _marker_scale(len(points))
     add(
         ranked,
         f"ranked ({len(ranked)})",
-        {"color": BLUE, "size": 8, "opacity": 0.72, "line": {"width": 0.5, "color": "white"}},
+        {
+            "color": BLUE,
+            "size": size,
+            "opacity": opacity,
+            "line": {"width": 0.5 if size >= 7 else 0, "color": "white"},
+        },
         [p.score for p in ranked if p.score is not None],
     )
     add(
         violating,
         f"breaks a constraint ({len(violating)})",
-        {"color": GREY, "size": 7, "opacity": 0.7, "symbol": "circle-open"},
+        {"color": GREY, "size": size, "opacity": opacity, "symbol": "circle-open"},
         [p.score for p in violating if p.score is not None],
     )
     if ranked:
@@ -131,7 +138,13 @@ def axis_figure(
         add(
             infeasible,
             f"infeasible ({len(infeasible)})",
-            {"color": RED, "size": 9, "symbol": "x-thin", "line": {"width": 2, "color": RED}},
+            {
+                "color": RED,
+                "size": size + 1,
+                "opacity": min(1.0, opacity + 0.2),
+                "symbol": "x-thin",
+                "line": {"width": 2 if size >= 7 else 1.2, "color": RED},
+            },
             [y_row] * len(infeasible),
         )
         if scores:
@@ -185,6 +198,15 @@ def axis_figure(
     return fig
 
 
+def _marker_scale(n: int) -> tuple[int, float]:
+    """Smaller, lighter markers as trials multiply, so that density stays visible."""
+    if n <= 300:
+        return 8, 0.72
+    if n <= 2000:
+        return 6, 0.5
+    return 4, 0.35
+
+
 def _hover(p: AxisPoint, metric: str, params: Mapping[int, Mapping[str, Value]] | None) -> str:
     shown = params.get(p.trial) if params is not None else None
     if shown is None:
@@ -236,12 +258,15 @@ class _Positions:
         self.choices = choices
         self._rng = np.random.default_rng(0)
 
-    def of(self, group: Sequence[AxisPoint]) -> list[float]:
+    def of(self, group: Sequence[AxisPoint]) -> npt.NDArray[np.float64]:
+        """x of each point (an array: plotly embeds it as binary, not as JSON numbers)."""
         if self.numeric:
-            return [float(p.value) for p in group]
+            return np.array([float(p.value) for p in group])
         index = {_key(c): i for i, c in enumerate(self.choices)}
-        jitter = self._rng.uniform(-_JITTER, _JITTER, len(group)) if len(group) > 1 else [0.0]
-        return [index[_key(p.value)] + float(j) for p, j in zip(group, jitter, strict=True)]
+        at = np.array([index[_key(p.value)] for p in group], dtype=np.float64)
+        if len(group) > 1:
+            at += self._rng.uniform(-_JITTER, _JITTER, len(group))
+        return at
 
     def xaxis(self, axis: AxisResult) -> dict[str, Any]:
         title = {"text": esc(axis.name)}

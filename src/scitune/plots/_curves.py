@@ -23,6 +23,7 @@ from scitune.plots._style import (
     fmt,
     layout,
     log_axis,
+    tesc,
 )
 from scitune.plots._trials import by_number
 from scitune.storage import Curve, FrozenTrial, TrialState
@@ -30,6 +31,7 @@ from scitune.storage import Curve, FrozenTrial, TrialState
 __all__ = ["all_curves_figure", "curves_figure", "curves_overlay_figure"]
 
 FloatArray = npt.NDArray[np.float64]
+AnyFloats = npt.NDArray[np.floating[Any]]
 
 
 def curves_figure(
@@ -56,7 +58,7 @@ def curves_figure(
     rows = 2 if train_metric else 1
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.07)
     train_values: list[FloatArray] = []
-    dev_values: list[FloatArray] = []
+    dev_values: list[AnyFloats] = []
     horizon = snapshot.spec.budget.max_train_steps
     for i, number in enumerate(trial_numbers):
         trial = trials.get(number)
@@ -84,7 +86,7 @@ def curves_figure(
                         legendgroup=str(number),
                         showlegend=False,
                         hovertemplate=(
-                            f"trial {number}: best {esc(metric)} = {fmt(best[1])}"
+                            f"trial {number}: best {tesc(metric)} = {fmt(best[1])}"
                             f" at step {best[0]}<extra></extra>"
                         ),
                     ),
@@ -170,7 +172,7 @@ def all_curves_figure(
     horizon = snapshot.spec.budget.max_train_steps
     traces: list[go.Scatter] = []
     annotations: list[dict[str, Any]] = []
-    values: list[FloatArray] = []
+    values: list[AnyFloats] = []
     for i, (trial, curve) in enumerate(shown):
         idx = downsample_indices(curve.steps, curve.values, max_points)
         y = np.where(np.isfinite(curve.values[idx]), curve.values[idx], np.nan)
@@ -252,13 +254,14 @@ def curves_overlay_figure(
         infeasible = _evenly(infeasible, max(0, max_curves - len(rest)))
     horizon = snapshot.spec.budget.max_train_steps
     fig = go.Figure()
+    rank = {t.number: i + 1 for i, t in enumerate(ranked)}
     quintiles = np.array_split(np.arange(len(rest)), 5) if rest else []
     shades = ("#1d4e89", "#3f77b8", "#7ea6d6", "#b5cbe6", "#d7e2f0")
-    all_values: list[FloatArray] = []
+    all_values: list[AnyFloats] = []
     for q, members in enumerate(quintiles):
         if not len(members):
             continue
-        lo, hi = int(members[0]) + keep_whole + 1, int(members[-1]) + keep_whole + 1
+        lo, hi = rank[rest[int(members[0])].number], rank[rest[int(members[-1])].number]
         x, y = _joined([rest[int(i)] for i in members], snapshot, metric, max_points)
         all_values.append(_late(x, y, horizon))
         fig.add_trace(
@@ -266,7 +269,7 @@ def curves_overlay_figure(
                 x=x,
                 y=y,
                 mode="lines",
-                name=f"ranks {lo}–{hi}" if len(ranked) > len(rest) else f"quintile {q + 1}",
+                name=f"ranks {lo:,}–{hi:,}",
                 line={"color": shades[q], "width": 1},
                 opacity=0.55,
                 hoverinfo="skip",
@@ -344,7 +347,7 @@ def _line(
         line={"color": color, "width": width, "dash": dash},
         legendgroup=group,
         showlegend=show,
-        hovertemplate=f"trial {number} · {esc(metric)}<br>step %{{x}}: %{{y:.4g}}<extra></extra>",
+        hovertemplate=f"trial {number} · {tesc(metric)}<br>step %{{x}}: %{{y:.4g}}<extra></extra>",
     )
 
 
@@ -356,7 +359,7 @@ def _best_point(trial: FrozenTrial, curve: Curve) -> tuple[int, float] | None:
 
 def _joined(
     trials: Sequence[FrozenTrial], snapshot: StudySnapshot, metric: str, max_points: int
-) -> tuple[FloatArray, FloatArray]:
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """Many downsampled curves as one line, separated by NaN gaps (one trace, not thousands)."""
     xs: list[FloatArray] = []
     ys: list[FloatArray] = []
@@ -370,12 +373,9 @@ def _joined(
         xs += [curve.steps[idx].astype(np.float64), gap]
         ys += [np.where(np.isfinite(y), y, np.nan), gap]
     if not xs:
-        return np.empty(0), np.empty(0)
-    # float32 halves what the report embeds; a plotted step or metric needs no more precision.
-    return (
-        np.concatenate(xs).astype(np.float32).astype(np.float64),
-        np.concatenate(ys).astype(np.float32).astype(np.float64),
-    )
+        return np.empty(0, dtype=np.float32), np.empty(0, dtype=np.float32)
+    # float32 halves what the report embeds; a drawn step or metric needs no more precision.
+    return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.float32)
 
 
 def _evenly(items: Sequence[FrozenTrial], n: int) -> list[FrozenTrial]:
@@ -413,13 +413,13 @@ def _panel_style(trial: FrozenTrial, rank: int | None) -> tuple[str, str]:
     return GREY, f"trial {trial.number}"
 
 
-def _late(steps: npt.ArrayLike, values: FloatArray, horizon: int) -> FloatArray:
+def _late(steps: npt.ArrayLike, values: AnyFloats, horizon: int) -> AnyFloats:
     """Values past the first 10% of training (the fast initial drop would set the y range)."""
     late = np.asarray(steps) >= 0.1 * horizon
     return values[late] if late.any() else values
 
 
-def _robust_range(values: Sequence[FloatArray], goal: str) -> tuple[float, float] | None:
+def _robust_range(values: Sequence[AnyFloats], goal: str) -> tuple[float, float] | None:
     """The y range without the worst 1% of finite values (a diverged run flattens the rest)."""
     if not values:
         return None

@@ -62,5 +62,10 @@ def _lttb(x: npt.NDArray[np.generic], y: FloatArray, n_out: int) -> IntArray:
 
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.bool_):
         x = np.arange(len(y))
-    sampler = NaNMinMaxLTTBDownsampler() if np.isnan(y).any() else MinMaxLTTBDownsampler()
+    # tsdownsample's constructors carry no annotations.
+    sampler = (
+        NaNMinMaxLTTBDownsampler()  # type: ignore[no-untyped-call]
+        if np.isnan(y).any()
+        else MinMaxLTTBDownsampler()  # type: ignore[no-untyped-call]
+    )
     return np.asarray(sampler.downsample(x, y, n_out=n_out), dtype=np.int64)

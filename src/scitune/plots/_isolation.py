@@ -21,6 +21,7 @@ from scitune.plots._style import (
     fmt,
     layout,
     short,
+    tesc,
 )
 
 __all__ = ["isolation_figure"]
@@ -39,9 +40,7 @@ def isolation_figure(result: IsolationResult, *, metric: str, goal: str) -> go.F
     """
     rng = np.random.default_rng(0)
     winner: go.Scatter | None = None
-    strip_x: list[float] = []
-    strip_y: list[float] = []
-    strip_text: list[str] = []
+    strips: list[go.Scatter] = []
     best_x: list[float] = []
     best_y: list[float] = []
     best_text: list[str] = []
@@ -60,10 +59,21 @@ def isolation_figure(result: IsolationResult, *, metric: str, goal: str) -> go.F
                 f"<br><span style='font-size:10px;color:{ORANGE}'>⚠ best at edge: {edges}</span>"
             )
         ticks.append(tick)
-        jitter = rng.uniform(-0.22, 0.22, len(group.scores))
-        strip_x.extend(i + float(j) for j in jitter)
-        strip_y.extend(group.scores)
-        strip_text.extend(f"{label}<br>{esc(metric)} = {fmt(s)}" for s in group.scores)
+        # One trace per group with a template, not one label per point (10,000 trials).
+        strips.append(
+            go.Scatter(
+                x=i + rng.uniform(-0.22, 0.22, len(group.scores)),
+                y=np.asarray(group.scores, dtype=np.float64),
+                mode="markers",
+                name="every ranked trial",
+                legendgroup="strip",
+                showlegend=not strips,
+                marker={"color": BLUE, "size": 6, "opacity": 0.45},
+                hovertemplate=(
+                    f"{tesc(group.label)}<br>{tesc(metric)} = %{{y:.4g}}<extra></extra>"
+                ),
+            )
+        )
         if group.best_score is None:
             annotations.append(_note(i, "no ranked trial", MUTED, yref="paper", y=0.5))
             continue
@@ -95,15 +105,7 @@ def isolation_figure(result: IsolationResult, *, metric: str, goal: str) -> go.F
 
     fig = go.Figure(
         [
-            go.Scatter(
-                x=strip_x,
-                y=strip_y,
-                mode="markers",
-                name="every ranked trial",
-                marker={"color": BLUE, "size": 6, "opacity": 0.35},
-                text=strip_text,
-                hovertemplate="%{text}<extra></extra>",
-            ),
+            *strips,
             go.Scatter(
                 x=best_x,
                 y=best_y,

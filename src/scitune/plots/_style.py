@@ -111,6 +111,11 @@ def esc(text: object) -> str:
     return html.escape(str(text), quote=False)
 
 
+def tesc(text: object) -> str:
+    """:func:`esc` for text inside a ``hovertemplate``: ``%{`` would be read as a variable."""
+    return esc(text).replace("%{", "%&#123;")
+
+
 def fmt(x: float | None, digits: int = 4) -> str:
     """A number as a short readable string (4 significant digits); ``None`` as an en dash."""
     if x is None:

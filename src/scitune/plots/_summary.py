@@ -39,13 +39,19 @@ def best_of_k_figure(bok: BestOfK, *, metric: str, goal: str) -> go.Figure:
         >>> fig = best_of_k_figure(analysis.best_of_k, metric="dev_error",
         ...                        goal="minimize")  # doctest: +SKIP
     """
-    k = list(bok.k)
+    # Thousands of k values draw no better than a few hundred spread on the log axis.
+    keep = _spread(len(bok.k), 300)
+    k = [bok.k[i] for i in keep]
+    median = [bok.median[i] for i in keep]
+    q25 = [bok.q25[i] for i in keep]
+    q75 = [bok.q75[i] for i in keep]
     fig = go.Figure(
         [
             go.Scatter(
                 x=k + k[::-1],
-                y=list(bok.q75) + list(bok.q25)[::-1],
+                y=q75 + q25[::-1],
                 fill="toself",
+                mode="lines",
                 fillcolor="rgba(47,109,181,0.18)",
                 line={"width": 0},
                 name="interquartile range",
@@ -53,12 +59,12 @@ def best_of_k_figure(bok: BestOfK, *, metric: str, goal: str) -> go.Figure:
             ),
             go.Scatter(
                 x=k,
-                y=list(bok.median),
+                y=median,
                 mode="lines+markers" if len(k) <= 30 else "lines",
                 name="median best of k",
                 line={"color": BLUE, "width": 2.4},
                 marker={"size": 5},
-                customdata=np.column_stack([bok.q25, bok.q75]) if k else None,
+                customdata=np.column_stack([q25, q75]) if k else None,
                 hovertemplate=(
                     "k = %{x}<br>median best = %{y:.4g}"
                     "<br>IQR %{customdata[0]:.4g} – %{customdata[1]:.4g}<extra></extra>"
@@ -84,6 +90,14 @@ def best_of_k_figure(bok: BestOfK, *, metric: str, goal: str) -> go.Figure:
         annotations=[note],
     )
     return fig
+
+
+def _spread(n: int, most: int) -> list[int]:
+    """At most about ``most`` indices of ``range(n)``, log-spaced (dense at small k), ends kept."""
+    if n <= most:
+        return list(range(n))
+    picked = np.unique(np.geomspace(1, n, most).round().astype(int) - 1)
+    return sorted({0, n - 1, *(int(i) for i in picked)})
 
 
 def _k_axis(k: list[int]) -> dict[str, Any]:
@@ -219,7 +233,8 @@ def grad_norm_figures(
     threshold = summary.threshold
     label = f"clip at p{summary.percentile:g} = {fmt(threshold)}"
     values = np.concatenate(logged) if logged else np.empty(0)
-    log_y = bool(values.size and values.min() > 0 and values.max() / values.min() > 30)
+    # Spikes of 10x or more flatten a linear axis: log then, in both figures.
+    log_y = bool(values.size and values.min() > 0 and values.max() / values.min() > 10)
     marks = [rule("y", threshold, color=RED, text=label, log=log_y)]
     over.update_layout(
         shapes=[s for s, _ in marks if math.isfinite(threshold)],

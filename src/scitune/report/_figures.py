@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import plotly.graph_objects as go
@@ -66,7 +67,7 @@ def report_figures(
         space.plots.append(
             _draw(
                 f"axis {axis.key}",
-                lambda a=axis: axis_figure(a, metric=metric, goal=goal, params=params),
+                partial(axis_figure, axis, metric=metric, goal=goal, params=params),
             )
         )
 
@@ -80,7 +81,7 @@ def report_figures(
         isolation.plots.append(
             _draw(
                 f"isolation {result.name}",
-                lambda r=result: isolation_figure(r, metric=metric, goal=goal),
+                partial(isolation_figure, result, metric=metric, goal=goal),
             )
         )
 

@@ -131,12 +131,12 @@ def _roles_html(snapshot: StudySnapshot) -> str:
             for value, sub in by_value.items():
                 for name, domain in sub.items():
                     row(role, name, _domain_text(domain), f"{parent} = {value_text(value)}")
-    for name, value in spec.fixed.items():
-        row("fixed", name, value_text(value))
-    for parent, by_value in spec.fixed_when.items():
-        for pvalue, sub in by_value.items():
-            for name, value in sub.items():
-                row("fixed", name, value_text(value), f"{parent} = {value_text(pvalue)}")
+    for name, fixed in spec.fixed.items():
+        row("fixed", name, value_text(fixed))
+    for parent, fixed_by_value in spec.fixed_when.items():
+        for pvalue, fixed_sub in fixed_by_value.items():
+            for name, fixed in fixed_sub.items():
+                row("fixed", name, value_text(fixed), f"{parent} = {value_text(pvalue)}")
     constraints = "".join(
         f"<li>{h(c.metric)}"
         + (f" ≥ {num(c.min)}" if c.min is not None else "")
@@ -199,10 +199,14 @@ _QUIET_KEYS = {"defaults", "ours", "coordinates", "metric", "train_metric"}
 
 
 def _chips(f: Finding) -> str:
-    """The evidence's scalars as chips; lists and tables stay in the full evidence below."""
+    """The evidence's scalars as chips; lists, tables and the thresholds used (listed under
+    Analysis settings) stay in the full evidence below."""
+    from scitune.analysis._config import AnalysisConfig
+
+    quiet = _QUIET_KEYS | set(AnalysisConfig.describe())
     chips = []
     for key, value in f.evidence.items():
-        if key in _QUIET_KEYS or value is None or isinstance(value, Mapping):
+        if key in quiet or value is None or isinstance(value, Mapping):
             continue
         if isinstance(value, list | tuple) and not all(
             isinstance(v, int | float | str) for v in value
