@@ -239,3 +239,25 @@ def test_big_table_shows_500_rows_first(tmp_path: Path) -> None:
     assert seen["rows"] == 500
     assert f"showing 500 of {len(big.snapshot.trials):,} trials" in seen["text"]
     assert seen["drawn"] == seen["plots"]
+
+
+@pytest.mark.filterwarnings("error")
+def test_a_study_without_results_still_renders(study: Synthetic) -> None:
+    import dataclasses
+
+    from scitune.analysis import StudySnapshot, analyze
+    from scitune.storage import TrialState
+
+    empty = StudySnapshot.build(study.snapshot.spec, [], {})
+    page = render_report(analyze(empty), empty)
+    assert "id='trials'" in page and "could not draw" not in page
+    crashed = StudySnapshot.build(
+        study.snapshot.spec,
+        [
+            dataclasses.replace(t, state=TrialState.FAILED, value=None, value_step=None)
+            for t in study.snapshot.trials
+        ],
+        study.snapshot.curves,
+    )
+    page = render_report(analyze(crashed), crashed)
+    assert "failed.trials" in page and "could not draw" not in page
