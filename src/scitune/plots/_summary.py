@@ -168,11 +168,17 @@ def best_step_figure(
             "range": [0, 1],
             "tickformat": ".0%",
         },
-        yaxis={"title": {"text": "trials"}},
+        yaxis={"title": {"text": "trials"}, **_count_ticks(fractions)},
         bargap=0.02,
         showlegend=False,
     )
     return fig
+
+
+def _count_ticks(fractions: list[float]) -> dict[str, Any]:
+    """Whole-number ticks for small counts (plotly would label 0.5 trials)."""
+    counts, _ = np.histogram(fractions, bins=np.linspace(0.0, 1.0, 21))
+    return {"dtick": 1, "tick0": 0} if counts.size and counts.max() <= 8 else {}
 
 
 def grad_norm_figures(
