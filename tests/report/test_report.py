@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -151,12 +152,14 @@ def test_hostile_strings_appear_only_escaped(hostile: Synthetic) -> None:
 
 # -- in a real browser --------------------------------------------------------------------------
 def browser() -> Any:
+    # On CI a missing browser is a failure, never a silent skip: the report is only tested there.
+    give_up = pytest.fail if os.environ.get("CI") else pytest.skip
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (CI installs it)")
+        give_up(f"{CHROMIUM} is missing (scripts/system-deps.sh installs it)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("playwright is missing (pip install playwright; CI installs it)")
+        give_up("playwright is missing (pip install -e '.[dev]' installs it)")
     return sync_playwright
 
 
