@@ -17,8 +17,9 @@ EXPECTED = {
         "Suggestion", "make_sampler",
     },
     scitune.storage: {
-        "CheckpointRecord", "Curve", "FrozenTrial", "MetricBatch", "NewTrial", "Storage",
-        "StudyRecord", "TrialState", "open_storage",
+        "CheckpointRecord", "Curve", "DecisionRecord", "FrozenTrial", "MetricBatch",
+        "NewDecision", "NewTrial", "RoundRecord", "Storage", "StudyRecord", "TrialState",
+        "open_storage",
     },
 }
 

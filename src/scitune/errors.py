@@ -10,10 +10,12 @@ from __future__ import annotations
 __all__ = [
     "ConcurrentUpdateError",
     "EntrypointError",
+    "EvidenceError",
     "Infeasible",
     "InvalidSpaceError",
     "NotInTrialError",
     "ProtocolError",
+    "RoundNotFoundError",
     "ScituneError",
     "ScituneWarning",
     "SpecError",
@@ -55,6 +57,10 @@ class TrialNotFoundError(StorageError, LookupError):
     """No trial with that number (or id) exists."""
 
 
+class RoundNotFoundError(StorageError, LookupError):
+    """No tuning round with that number exists."""
+
+
 class TrialStateError(StorageError):
     """A state change the trial lifecycle forbids (e.g. modifying a finished trial)."""
 
@@ -65,6 +71,10 @@ class ConcurrentUpdateError(StorageError):
 
 class EntrypointError(ScituneError, ValueError):
     """The study's entrypoint cannot be imported, called or formatted."""
+
+
+class EvidenceError(ScituneError, ValueError):
+    """Samples that cannot be compared or summarised (an empty side, a bad confidence or cost)."""
 
 
 class ProtocolError(ScituneError, ValueError):

@@ -100,6 +100,8 @@ _VOCABULARY = Vocabulary(
             "name",
             "goal",
             "storage",
+            "base",
+            "based_on",
             "entrypoint",
             "objective",
             "constraints",
@@ -358,6 +360,10 @@ class StudySpec(_SpecModel):
     name: str
     goal: str = ""
     storage: str = DEFAULT_STORAGE
+    base: Literal["baseline"] | None = None
+    """``"baseline"``: fixed values not given default to the adopted baseline's."""
+    based_on: int | None = None
+    """The baseline decision the fixed values came from (set when the study is created)."""
     entrypoint: EntrypointSpec
     objective: ObjectiveSpec
     constraints: tuple[ConstraintSpec, ...] = ()
@@ -465,6 +471,8 @@ class StudySpec(_SpecModel):
             "name": self.name,
             "goal": self.goal,
             "storage": self.storage,
+            **({"base": self.base} if self.base else {}),
+            **({"based_on": self.based_on} if self.based_on is not None else {}),
             "entrypoint": self.entrypoint.to_dict(),
             "objective": self.objective.model_dump(mode="json"),
             "constraints": [c.model_dump(mode="json", exclude_none=True) for c in self.constraints],

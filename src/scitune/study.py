@@ -9,16 +9,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from scitune import design
-from scitune.errors import ConcurrentUpdateError, SpecError, StudyNotFoundError
+from scitune.errors import ConcurrentUpdateError, ScituneError, SpecError, StudyNotFoundError
 from scitune.samplers import Sampler, make_sampler
 from scitune.scoring import constraint_violations, sort_key
 from scitune.spec import StudySpec, load_spec
-from scitune.storage import FrozenTrial, Storage, StudyRecord, TrialState, open_storage
+from scitune.storage import (
+    FrozenTrial,
+    NewTrial,
+    Storage,
+    StudyRecord,
+    TrialState,
+    open_storage,
+)
 
 __all__ = ["DEFAULT_STORAGE", "RankedTrial", "Study"]
 
 DEFAULT_STORAGE = "sqlite:///.scitune/scitune.db"
+RESEED_SLOT = "reseed:"  # slot prefix of reruns: never a design cell key
+_RESEED_KEY = 0x5EED  # separates rerun seeds from the design's (study seed, slot index) stream
 
 # What defines the trials already run. Changing any of these under an existing study name would
 # mix incomparable trials, so it is refused; budget.trials, goal, constraints and entrypoint may
@@ -49,10 +60,14 @@ class Study:
     def open(cls, spec: StudySpec, storage: Storage | None = None) -> Study:
         """The study ``spec`` names: created if new, checked against the stored one if not."""
         storage = storage or open_storage(spec.storage)
-        data = spec.to_dict()
         try:
-            record = storage.get_study(spec.name)
+            record: StudyRecord | None = storage.get_study(spec.name)
         except StudyNotFoundError:
+            record = None
+        if spec.base == "baseline":
+            spec = _from_baseline(spec, storage, record)
+        data = spec.to_dict()
+        if record is None:
             record = storage.create_study(spec.name, data, {})
             return cls(spec, storage, record)
         _check_compatible(spec, record)
@@ -127,6 +142,58 @@ class Study:
             "other runners keep changing it. Try again."
         )
 
+    def reseed(self, *, top: int, seeds: int, retries: int = 20) -> list[FrozenTrial]:
+        """Queue reruns of the ``top`` best configurations with new seeds (§6: trial variance).
+
+        Each configuration ends up with ``seeds`` reruns besides its original trial (reruns
+        queued before count), linked by ``parent_number``. They are not part of the design: the
+        search checks ignore them and the design never counts them.
+
+        Raises:
+            ScituneError: nothing is ranked yet, or ``top``/``seeds`` are below 1.
+        """
+        if top < 1 or seeds < 1:
+            raise ScituneError(f"--top and --seeds must be >= 1, got top={top}, seeds={seeds}.")
+        for _ in range(retries):
+            record = self.storage.get_study(self.name)
+            trials = self.storage.get_trials(record.id)
+            originals = [t for t in trials if t.parent_number is None]
+            ranked = sorted(
+                (r for r in self.ranked(originals) if r.rank is not None), key=lambda r: r.rank or 0
+            )
+            best = [r.trial for r in ranked[:top]]
+            if not best:
+                raise ScituneError(
+                    f"study {self.name!r} has no complete trial that satisfies its constraints "
+                    "yet: run it first (`scitune run`)."
+                )
+            children = Counter(t.parent_number for t in trials if t.parent_number is not None)
+            new = [
+                NewTrial(
+                    params=dict(parent.params),
+                    seed=_reseed_seed(self.spec.budget.seed, parent.number, i),
+                    slot=f"{RESEED_SLOT}{parent.slot}",
+                    slot_index=parent.slot_index,
+                    parent_number=parent.number,
+                )
+                for parent in best
+                for i in range(children[parent.number], seeds)
+            ]
+            if not new:
+                return []
+            try:
+                return self.storage.add_trials(
+                    record.id,
+                    new,
+                    sampler_state=record.sampler_state,
+                    expected_version=record.state_version,
+                )
+            except ConcurrentUpdateError:
+                continue
+        raise ConcurrentUpdateError(
+            f"could not queue reruns for study {self.name!r}: other runners keep changing it."
+        )
+
     # -- reading -----------------------------------------------------------------------------
     def trials(self, states: Iterable[TrialState] | None = None) -> list[FrozenTrial]:
         return self.storage.get_trials(self.record.id, states=states)
@@ -173,6 +240,31 @@ class Study:
         else:
             base = Path(".scitune").resolve()
         return base / "studies" / self.name
+
+
+def _from_baseline(spec: StudySpec, storage: Storage, record: StudyRecord | None) -> StudySpec:
+    """Fill unspecified fixed values from the baseline: the one recorded, else the newest."""
+    from scitune.project import Project, apply_baseline
+
+    project = Project(storage)
+    pinned = record.spec.get("based_on") if record is not None else spec.based_on
+    if pinned is not None:
+        return apply_baseline(spec, project.decision(int(pinned)))
+    baseline = project.baseline()
+    if baseline is None:
+        where = f"{spec.source}: " if spec.source else ""
+        raise SpecError(
+            f"{where}base: 'baseline' asks for the adopted baseline's values, but no baseline "
+            f"has been adopted in {storage.url} yet. Adopt one (`scitune adopt STUDY#N`) or "
+            "remove base."
+        )
+    return apply_baseline(spec, baseline)
+
+
+def _reseed_seed(study_seed: int, parent_number: int, index: int) -> int:
+    """Seed of rerun ``index`` of trial ``parent_number``: distinct from every design seed."""
+    state = np.random.SeedSequence([study_seed, _RESEED_KEY, parent_number, index])
+    return int(state.generate_state(1)[0] >> 1)
 
 
 def _check_compatible(spec: StudySpec, record: StudyRecord) -> None:

@@ -31,19 +31,20 @@ def analyze(snapshot: StudySnapshot, config: AnalysisConfig | None = None) -> An
         ['boundary.near_edge', 'curves.overfitting', ...]
     """
     cfg = config or AnalysisConfig()
+    design = snapshot.design()  # reruns (reseed) would count a configuration several times
     findings: list[Finding] = []
-    axes, found = axis_results(snapshot, cfg)
+    axes, found = axis_results(design, cfg)
     findings += found
-    findings += infeasible_findings(snapshot, cfg, axes)
-    best_of_k, found = density(snapshot, cfg)
+    findings += infeasible_findings(design, cfg, axes)
+    best_of_k, found = density(design, cfg)
     findings += found
-    isolation, found = isolation_results(snapshot, cfg, axes)
+    isolation, found = isolation_results(design, cfg, axes)
     findings += found
-    checks, found = curve_findings(snapshot, cfg)
+    checks, found = curve_findings(design, cfg)
     findings += found
-    best_steps, found = best_step_summary(snapshot, cfg)
+    best_steps, found = best_step_summary(design, cfg)
     findings += found
-    grad_norm, found = grad_norm_summary(snapshot, cfg, checks)
+    grad_norm, found = grad_norm_summary(design, cfg, checks)
     findings += found
 
     spec = snapshot.spec

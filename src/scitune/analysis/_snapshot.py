@@ -50,6 +50,17 @@ class StudySnapshot:
         }
         return cls(spec, trials, curves, violations)
 
+    def design(self) -> StudySnapshot:
+        """The design's trials only: reruns of a configuration (``scitune reseed``) left out.
+
+        The search checks (boundary, density, curves...) read the design; reruns would count
+        one configuration several times. Trial variance reads the reruns.
+        """
+        kept = tuple(t for t in self.trials if t.parent_number is None)
+        if len(kept) == len(self.trials):
+            return self
+        return StudySnapshot(self.spec, kept, self.curves, self.violations)
+
     @property
     def sign(self) -> float:
         """+1 when lower scores are better, -1 when higher are: ``sign * score`` ascends."""

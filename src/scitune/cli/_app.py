@@ -5,7 +5,10 @@ from __future__ import annotations
 import typer
 
 from scitune.cli._analyze import analyze_cmd, report_cmd
+from scitune.cli._decide import adopt, baseline_app, compare, reject
 from scitune.cli._init import init
+from scitune.cli._reseed import reseed
+from scitune.cli._round import round_app
 from scitune.cli._run import run
 from scitune.cli._status import status, trials
 
@@ -22,6 +25,12 @@ app.command("status")(status)
 app.command("trials")(trials)
 app.command("analyze")(analyze_cmd)
 app.command("report")(report_cmd)
+app.command("reseed")(reseed)
+app.command("compare")(compare)
+app.command("adopt")(adopt)
+app.command("reject")(reject)
+app.add_typer(baseline_app, name="baseline")
+app.add_typer(round_app, name="round")
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from scitune.cli._common import JSON_HELP, console, err_console, handle_errors, 
 from scitune.cli._tables import best_table, trial_json
 from scitune.errors import ScituneError, SpecError
 from scitune.execution import Runner, RunSummary, StateCounts
+from scitune.project import Project
 from scitune.spec import load_spec
 from scitune.storage import FrozenTrial, TrialState
 from scitune.study import Study
@@ -102,6 +103,9 @@ def run(
         for warning in spec.warnings():
             err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     st = Study.open(spec)
+    round_number = Project(st.storage).open_round()
+    if round_number is not None:  # a study run during a round belongs to it
+        st.storage.attach_study(round_number, st.record.id)
     observer = None if as_json else ProgressObserver()
     try:
         summary = Runner(st, workers=workers, observer=observer, max_trials=max_trials).run()

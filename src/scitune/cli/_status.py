@@ -19,7 +19,7 @@ from scitune.cli._common import (
     print_json,
     storage_default,
 )
-from scitune.cli._tables import best_table, trial_json, trials_table, varied_params
+from scitune.cli._tables import best_table, run_stats, trial_json, trials_table, varied_params
 from scitune.execution import StateCounts
 from scitune.storage import open_storage
 from scitune.study import DEFAULT_STORAGE, Study
@@ -120,7 +120,8 @@ def trials(
     st = Study.load(study, storage_url=storage or storage_default())
     ranked = st.ranked()
     if as_json or fmt == "json":
-        print_json([trial_json(st, r) for r in ranked])
+        stats = run_stats(ranked)
+        print_json([trial_json(st, r, stats) for r in ranked])
     elif fmt == "csv":
         params = varied_params(st, [r.trial for r in ranked])
         fixed = sorted({k for r in ranked for k in r.trial.params} - set(params))

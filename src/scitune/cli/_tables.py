@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import statistics
+from dataclasses import dataclass
 from typing import Any
 
 from rich.markup import escape
@@ -28,9 +30,40 @@ def varied_params(study: Study, trials: list[FrozenTrial]) -> list[str]:
     return [n for n in dict.fromkeys(names) if n in seen]
 
 
-def trial_json(study: Study, ranked: RankedTrial) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RunStats:
+    """A configuration's scores over its runs (the trial and its reruns)."""
+
+    n: int
+    mean: float
+    std: float | None
+    se: float | None
+
+
+def run_stats(ranked: list[RankedTrial]) -> dict[int, RunStats]:
+    """Original trial number -> stats over its ranked runs (configurations rerun at least once)."""
+    scores: dict[int, list[float]] = {}
+    has_reruns = {r.trial.parent_number for r in ranked if r.trial.parent_number is not None}
+    for r in ranked:
+        t = r.trial
+        root = t.parent_number if t.parent_number is not None else t.number
+        if root in has_reruns and r.rank is not None and t.value is not None:
+            scores.setdefault(root, []).append(t.value)
+    out = {}
+    for root, values in scores.items():
+        n = len(values)
+        mean = statistics.fmean(values)
+        std = statistics.stdev(values) if n >= 2 else None
+        out[root] = RunStats(n, mean, std, std / math.sqrt(n) if std is not None else None)
+    return out
+
+
+def trial_json(
+    study: Study, ranked: RankedTrial, stats: dict[int, RunStats] | None = None
+) -> dict[str, Any]:
     t = ranked.trial
     value = t.value
+    config = (stats or {}).get(t.number)
     return {
         "number": t.number,
         "state": t.state.value,
@@ -47,6 +80,11 @@ def trial_json(study: Study, ranked: RankedTrial) -> dict[str, Any]:
         "worker": t.worker,
         "dir": t.dir,
         "stderr_tail": t.stderr_tail,
+        "rerun_of": t.parent_number,
+        "config_runs": None if config is None else config.n,
+        "config_mean": None if config is None else config.mean,
+        "config_std": None if config is None else config.std,
+        "config_se": None if config is None else config.se,
     }
 
 
@@ -62,7 +100,15 @@ def trials_table(study: Study, ranked: list[RankedTrial], *, title: str | None =
     table.add_column("rank", justify="right")
     for name in params:
         table.add_column(name, justify="right")
-    notes = ["; ".join(r.violations) or (r.trial.reason or "") for r in ranked]
+    stats = run_stats(ranked)
+    if stats:
+        table.add_column(f"{metric} over runs", justify="right")
+    notes = [
+        "; ".join(r.violations)
+        or (r.trial.reason or "")
+        or (f"rerun of #{r.trial.parent_number}" if r.trial.parent_number is not None else "")
+        for r in ranked
+    ]
     if any(notes):
         table.add_column("note", overflow="fold", max_width=60)
     for r, note in zip(ranked, notes, strict=True):
@@ -75,9 +121,18 @@ def trials_table(study: Study, ranked: list[RankedTrial], *, title: str | None =
             "" if t.value_step is None else str(t.value_step),
             "" if r.rank is None else str(r.rank),
             *[escape(fmt_value(t.params.get(n, ""))) for n in params],
+            *([_stats_text(stats.get(t.number))] if stats else []),
             *([escape(note)] if any(notes) else []),
         )
     return table
+
+
+def _stats_text(stats: RunStats | None) -> str:
+    if stats is None:
+        return ""
+    if stats.se is None:
+        return f"{stats.mean:.4g} (1 run)"
+    return f"{stats.mean:.4g} ± {stats.se:.2g} ({stats.n} runs)"
 
 
 def best_table(study: Study, *, k: int) -> Table | None:

@@ -6,8 +6,11 @@ from scitune.storage._base import MetricBatch, Storage
 from scitune.storage._records import (
     CheckpointRecord,
     Curve,
+    DecisionRecord,
     FrozenTrial,
+    NewDecision,
     NewTrial,
+    RoundRecord,
     StudyRecord,
     TrialState,
 )
@@ -15,9 +18,12 @@ from scitune.storage._records import (
 __all__ = [
     "CheckpointRecord",
     "Curve",
+    "DecisionRecord",
     "FrozenTrial",
     "MetricBatch",
+    "NewDecision",
     "NewTrial",
+    "RoundRecord",
     "Storage",
     "StudyRecord",
     "TrialState",

@@ -22,6 +22,11 @@ Contract (tests/storage/contract.py checks each point against every backend):
    the metrics-file offset it came from (``ingested_bytes``) are committed together, so a crash
    never loses or doubles a line. ``get_curves`` returns each curve sorted by step.
 7. Parameters read back with their types: int stays int, float float, bool bool, str str.
+8. Rounds are numbered from 1 in creation order; at most one is open at a time
+   (``create_round`` while one is open raises ``TrialStateError``); a closed round cannot be
+   changed. ``attach_study`` is idempotent.
+9. Decisions are append-only: never changed or deleted. The baseline is the newest ``adopt``
+   decision; rejected ideas stay in the record.
 """
 
 from __future__ import annotations
@@ -36,8 +41,11 @@ import numpy.typing as npt
 from scitune.storage._records import (
     CheckpointRecord,
     Curve,
+    DecisionRecord,
     FrozenTrial,
+    NewDecision,
     NewTrial,
+    RoundRecord,
     StudyRecord,
     TrialState,
 )
@@ -149,6 +157,43 @@ class Storage(abc.ABC):
         self, study_id: int, *, trial_ids: Iterable[int] | None = None
     ) -> list[CheckpointRecord]:
         """Checkpoints of a study's trials, by trial then step."""
+
+    # -- rounds (project level) ------------------------------------------------------------
+    @abc.abstractmethod
+    def create_round(self, goal: str) -> RoundRecord:
+        """Open round N+1 with ``goal``; raises ``TrialStateError`` if a round is open."""
+
+    @abc.abstractmethod
+    def get_round(self, number: int) -> RoundRecord:
+        """Round ``number``; raises ``LookupError`` (a ``StorageError``) if there is none."""
+
+    @abc.abstractmethod
+    def list_rounds(self) -> list[RoundRecord]:
+        """Every round, oldest first."""
+
+    @abc.abstractmethod
+    def attach_study(self, round_number: int, study_id: int) -> None:
+        """Record that a study belongs to an open round (idempotent)."""
+
+    @abc.abstractmethod
+    def close_round(
+        self,
+        number: int,
+        *,
+        decision: str,
+        notes: str = "",
+        findings: Mapping[str, Any] | None = None,
+    ) -> RoundRecord:
+        """Close an open round with its decision, notes and a snapshot of its findings."""
+
+    # -- decisions: the baseline's lineage and the rejected ideas ---------------------------
+    @abc.abstractmethod
+    def add_decision(self, decision: NewDecision) -> DecisionRecord:
+        """Append an adopt or reject decision (rule 9)."""
+
+    @abc.abstractmethod
+    def list_decisions(self) -> list[DecisionRecord]:
+        """Every decision, oldest first."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -24,9 +24,12 @@ __all__ = [
     "canonical_series",
     "curves_from_chunks",
     "decode_param",
+    "decode_params_json",
     "decode_value",
     "dumps",
+    "dumps_json",
     "encode_param",
+    "encode_params_json",
     "encode_value",
     "merge_chunks",
     "new_trial_row",
@@ -47,6 +50,28 @@ def dumps(obj: Mapping[str, Any], what: str) -> str:
         return json.dumps(obj)
     except (TypeError, ValueError) as e:
         raise ValueError(f"the study's {what} must be JSON-serialisable: {e}.") from e
+
+
+def dumps_json(obj: Mapping[str, Any], what: str) -> str:
+    """A JSON document (evidence, findings) as text: NaN and Infinity kept, as Python writes
+    them; NumPy scalars and arrays become plain numbers and lists."""
+    try:
+        return json.dumps(dict(obj), default=_plain)
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"{what} must be JSON-serialisable (dicts, lists, numbers, strings, None): {e}. "
+            "Convert other values (e.g. to str) first."
+        ) from e
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    raise TypeError(f"got {type(obj).__name__} {obj!r}")
 
 
 def new_trial_row(t: NewTrial) -> tuple[int, str, int, int | None, Params]:
@@ -118,6 +143,21 @@ def decode_param(kind: str, f: float | None, i: int | None, t: str | None) -> Va
     if kind == "bool":
         return bool(i)
     return t or ""
+
+
+def encode_params_json(params: Mapping[str, Value]) -> str:
+    """Parameters as JSON ``{name: [kind, float_value, int_value, text_value]}``: the columns of
+    a ``trial_params`` row, so types and non-finite floats survive any JSON reader."""
+    rows = {}
+    for name, v in normalize_params(params).items():
+        row = encode_param(0, name, v)
+        rows[name] = [row["kind"], row["float_value"], row["int_value"], row["text_value"]]
+    return json.dumps(rows, allow_nan=False)
+
+
+def decode_params_json(text: str) -> Params:
+    """The parameters :func:`encode_params_json` wrote, with their types."""
+    return {name: decode_param(*row) for name, row in json.loads(text).items()}
 
 
 # -- scores: a finite number, or which non-finite one --------------------------------------------

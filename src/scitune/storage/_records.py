@@ -13,7 +13,17 @@ import numpy.typing as npt
 
 from scitune.space import Value
 
-__all__ = ["CheckpointRecord", "Curve", "FrozenTrial", "NewTrial", "StudyRecord", "TrialState"]
+__all__ = [
+    "CheckpointRecord",
+    "Curve",
+    "DecisionRecord",
+    "FrozenTrial",
+    "NewDecision",
+    "NewTrial",
+    "RoundRecord",
+    "StudyRecord",
+    "TrialState",
+]
 
 
 class TrialState(enum.StrEnum):
@@ -132,3 +142,41 @@ class CheckpointRecord:
     path: str
     metrics: Mapping[str, float] = field(default_factory=dict)
     trial_id: int | None = None
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """One incremental-tuning round: a goal, its studies, and (once closed) the decision."""
+
+    number: int
+    goal: str
+    state: str  # "open" | "closed"
+    created_at: datetime
+    studies: tuple[str, ...] = ()
+    closed_at: datetime | None = None
+    decision: str | None = None
+    notes: str | None = None
+    findings: Mapping[str, Any] | None = None  # analyze --json of each study, at closing
+
+
+@dataclass(frozen=True)
+class NewDecision:
+    """A configuration adopted as the baseline, or an idea rejected, with its evidence."""
+
+    kind: str  # "adopt" | "reject"
+    params: Mapping[str, Value]
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    study: str | None = None
+    trial_number: int | None = None
+    metric: str | None = None
+    value: float | None = None  # the configuration's score (mean over its seeds)
+    round_number: int | None = None
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class DecisionRecord(NewDecision):
+    """A stored decision; adopt decisions in order are the baseline's lineage."""
+
+    id: int = 0
+    created_at: datetime | None = None

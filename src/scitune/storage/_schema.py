@@ -6,6 +6,9 @@ Choices that make the store exact and fast:
   int, a bool as a bool.
 - A trial's score keeps NaN and +-inf: ``value`` holds finite numbers only and ``value_kind``
   says which of finite / +inf / -inf / NaN it is (SQLite turns a NaN into NULL).
+- Decisions keep their parameters typed too (JSON of the same kind + value encoding) and their
+  score like a trial's (``value`` + ``value_kind``). Free-form JSON (evidence, findings) is
+  written with NaN and Infinity allowed, as Python writes them, so they read back exactly.
 - Measurements are stored as chunks: per (trial, metric) a series of blobs of little-endian
   int64 steps and float64 values, one chunk per ingested batch, compacted to one chunk when the
   trial finishes. Logically they are rows (trial, metric, step, value), unique per
@@ -28,16 +31,19 @@ __all__ = [
     "UTCDateTime",
     "ValueKind",
     "checkpoints",
+    "decisions",
     "measurement_chunks",
     "metadata",
     "metrics",
+    "round_studies",
+    "rounds",
     "studies",
     "trial_params",
     "trials",
 ]
 
 # The newest migration; opening a store at this revision skips Alembic entirely.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 
 class ValueKind:
@@ -185,4 +191,62 @@ checkpoints = sa.Table(
     sa.Column("step", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("path", sa.Text, nullable=False),
     sa.Column("metrics", sa.Text, nullable=False),  # JSON; NaN/Infinity allowed
+)
+
+# -- project level: tuning rounds and the decisions that change the baseline (revision 0002) ----
+rounds = sa.Table(
+    "rounds",
+    metadata,
+    sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),  # 1, 2, ...
+    sa.Column("goal", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # 'open' | 'closed'
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+    sa.Column("decision", sa.Text, nullable=True),
+    sa.Column("notes", sa.Text, nullable=True),
+    sa.Column("findings", sa.Text, nullable=True),  # JSON; NaN/Infinity allowed
+    # At most one open round, enforced by the database too (PostgreSQL has no BEGIN IMMEDIATE).
+    sa.Index(
+        "uq_rounds_one_open",
+        "state",
+        unique=True,
+        sqlite_where=sa.text("state = 'open'"),
+        postgresql_where=sa.text("state = 'open'"),
+    ),
+)
+
+round_studies = sa.Table(
+    "round_studies",
+    metadata,
+    sa.Column(
+        "round_number",
+        sa.Integer,
+        sa.ForeignKey("rounds.number", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "study_id",
+        sa.Integer,
+        sa.ForeignKey("studies.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer, nullable=False),  # attach order within the round, from 0
+)
+
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # 'adopt' | 'reject'
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    # JSON {name: [kind, float_value, int_value, text_value]}, the columns of trial_params.
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False),  # JSON; NaN/Infinity allowed
+    sa.Column("study", sa.String(255), nullable=True),  # a name, not a key: decisions outlive it
+    sa.Column("trial_number", sa.Integer, nullable=True),
+    sa.Column("metric", sa.String(255), nullable=True),
+    sa.Column("value", sa.Double, nullable=True),
+    sa.Column("value_kind", sa.SmallInteger, nullable=True),
+    sa.Column("round_number", sa.Integer, sa.ForeignKey("rounds.number"), nullable=True),
+    sa.Column("notes", sa.Text, nullable=False),
 )

@@ -56,6 +56,7 @@ from scitune.storage._sql_engine import (
     insert_upsert,
     open_engines,
 )
+from scitune.storage._sql_rounds import SqlRounds
 
 __all__ = ["SqlStorage"]
 
@@ -67,12 +68,13 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class SqlStorage(Storage):
+class SqlStorage(SqlRounds, Storage):
     """A :class:`Storage` on a SQL database, e.g. ``sqlite:///.scitune/scitune.db``.
 
     Opening creates the file and its parent folders, and migrates the schema to the newest
     revision (Alembic) when needed; a store already at the newest revision opens with one query.
     One instance may be shared by threads (their calls take turns); each process opens its own.
+    Rounds and decisions (project-level records) come from :class:`SqlRounds`.
     """
 
     #: Run the hot statements on the DBAPI cursor (``False``: SQLAlchemy's execution path; the

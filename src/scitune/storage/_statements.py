@@ -195,3 +195,46 @@ CHECKPOINTS = {
     False: _CHECKPOINTS,
     True: _CHECKPOINTS.where(_K.trial_id.in_(_many("trial_ids"))),
 }
+
+# -- rounds and decisions (project level) ------------------------------------------------------
+ROUND_OPEN, ROUND_CLOSED = "open", "closed"
+_R = s.rounds.c
+_RS = s.round_studies.c
+_D = s.decisions.c
+ROUND_COLUMNS = tuple(s.rounds.c)
+DECISION_COLUMNS = tuple(s.decisions.c)
+OPEN_ROUND = sa.select(_R.number, _R.goal).where(_R.state == ROUND_OPEN).order_by(_R.number)
+NEXT_ROUND_NUMBER = sa.select(sa.func.coalesce(sa.func.max(_R.number), 0) + 1)
+LAST_ROUND_NUMBER = sa.select(sa.func.max(_R.number))
+INSERT_ROUND = sa.insert(s.rounds)
+ROUND_BY_NUMBER = sa.select(*ROUND_COLUMNS).where(_R.number == _b("number"))
+ALL_ROUNDS = sa.select(*ROUND_COLUMNS).order_by(_R.number)
+CLOSE_ROUND = (
+    sa.update(s.rounds)
+    .where(_R.number == _b("number"), _R.state == ROUND_OPEN)
+    .values(
+        state=ROUND_CLOSED,
+        closed_at=_b("now"),
+        decision=_b("decision"),
+        notes=_b("notes"),
+        findings=_b("findings"),
+    )
+)
+_ROUND_STUDY_NAMES = (
+    sa.select(_RS.round_number, s.studies.c.name)
+    .select_from(s.round_studies.join(s.studies, s.studies.c.id == _RS.study_id))
+    .order_by(_RS.round_number, _RS.position)
+)
+ROUND_STUDY_NAMES = {  # all rounds' studies, or one round's (True)
+    False: _ROUND_STUDY_NAMES,
+    True: _ROUND_STUDY_NAMES.where(_RS.round_number == _b("number")),
+}
+ATTACHED = sa.select(_RS.position).where(
+    _RS.round_number == _b("number"), _RS.study_id == _b("study_id")
+)
+NEXT_POSITION = sa.select(sa.func.coalesce(sa.func.max(_RS.position) + 1, 0)).where(
+    _RS.round_number == _b("number")
+)
+INSERT_ROUND_STUDY = sa.insert(s.round_studies)
+INSERT_DECISION = sa.insert(s.decisions).returning(_D.id)
+ALL_DECISIONS = sa.select(*DECISION_COLUMNS).order_by(_D.id)

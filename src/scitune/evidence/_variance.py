@@ -1,0 +1,238 @@
+"""Trial variance (reruns of one configuration) and study variance (redraws of the search), §6.
+
+The playbook names three sources of variance: trial (same configuration, new seeds), study (the
+same search drawn again) and data. Trial variance comes from ``scitune reseed``: a rerun's
+``parent_number`` names the trial whose configuration it repeats, and together they form a
+family. Study variance is estimated by bootstrapping the design trials: how often would the
+observed winner still win if the study had drawn a different set of configurations?
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from scitune.analysis import StudySnapshot
+from scitune.errors import EvidenceError
+from scitune.space import Axis, ChoiceDomain, FloatDomain, Value
+from scitune.storage import FrozenTrial
+
+__all__ = [
+    "ConfigVariance",
+    "StudyVariance",
+    "config_variance",
+    "pooled_sd",
+    "study_variance",
+]
+
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class ConfigVariance:
+    """One configuration over its runs: the original trial and its reseeds.
+
+    ``trial`` is the original trial's number; ``trial_numbers`` and ``values`` hold the runs
+    that count (COMPLETE, with a score, no constraint broken), by trial number. ``std`` (ddof 1)
+    and ``se`` are ``None`` below two such runs.
+    """
+
+    trial: int
+    params: Mapping[str, Value]
+    trial_numbers: tuple[int, ...]
+    values: tuple[float, ...]
+    n: int
+    mean: float
+    std: float | None
+    se: float | None
+
+
+@dataclass(frozen=True)
+class StudyVariance:
+    """How much the winner depends on the draw of the study (bootstrap of its design trials).
+
+    ``winner_share`` maps an original trial number to the share of ``samples`` redraws it wins
+    (trials that never win are left out); ``top_share`` is the observed winner's (``winner``).
+    ``scientific_share`` maps each scientific hyperparameter to ``{value label: share}``: how
+    often that value's best trial is the overall best (continuous axes in equal-width buckets of
+    the sampler's coordinates; a conditional axis's shares sum to less than 1 when winners lack
+    it). ``n_trials`` counts the design trials resampled.
+    """
+
+    samples: int
+    winner_share: Mapping[int, float]
+    scientific_share: Mapping[str, Mapping[str, float]]
+    top_share: float
+    winner: int
+    n_trials: int
+
+
+def config_variance(snapshot: StudySnapshot) -> list[ConfigVariance]:
+    """Every configuration with at least one ranked run, best mean first (ties: lower number).
+
+    A family is a design trial (``parent_number`` None) plus every trial that reruns it.
+
+    Example:
+        >>> [(v.trial, v.n) for v in config_variance(snapshot)]  # doctest: +SKIP
+        [(7, 4), (2, 4), (11, 1)]
+    """
+    by_number = {t.number: t for t in snapshot.trials}
+    families: dict[int, list[FrozenTrial]] = {}
+    for t in snapshot.trials:
+        families.setdefault(_root(t, by_number), []).append(t)
+    out: list[ConfigVariance] = []
+    for root, members in families.items():
+        runs = sorted(
+            (m for m in members if snapshot.is_ranked(m) and math.isfinite(m.value or 0.0)),
+            key=lambda m: m.number,
+        )
+        if not runs:
+            continue
+        values = np.array([float(m.value or 0.0) for m in runs])
+        n = len(runs)
+        std = float(np.std(values, ddof=1)) if n >= 2 else None
+        original = by_number.get(root, members[0])
+        out.append(
+            ConfigVariance(
+                trial=root,
+                params=dict(original.params),
+                trial_numbers=tuple(m.number for m in runs),
+                values=tuple(float(v) for v in values),
+                n=n,
+                mean=float(np.mean(values)),
+                std=std,
+                se=std / math.sqrt(n) if std is not None else None,
+            )
+        )
+    out.sort(key=lambda v: (snapshot.sign * v.mean, v.trial))
+    return out
+
+
+def pooled_sd(variances: Sequence[ConfigVariance]) -> float | None:
+    """The retrain sd pooled over configurations: ``sqrt(sum((n-1) s^2) / sum(n-1))``.
+
+    ``None`` when no configuration has two runs.
+    """
+    measured = [(v.n - 1, v.std) for v in variances if v.n >= 2 and v.std is not None]
+    dof = sum(d for d, _ in measured)
+    if not dof:
+        return None
+    return math.sqrt(sum(d * s * s for d, s in measured) / dof)
+
+
+def study_variance(
+    snapshot: StudySnapshot, *, samples: int = 1000, seed: int = 0, buckets: int = 5
+) -> StudyVariance | None:
+    """Bootstrap the design trials and count who wins each redraw.
+
+    Design trials (``parent_number`` None; reseeds are left out) are resampled with
+    replacement within their design cell (``slot``), so each redraw keeps the study's trials
+    per scientific value, ``samples`` times. Trials that are not ranked never win. ``None``
+    when fewer than two design trials, or none ranked.
+
+    Args:
+        samples: bootstrap redraws.
+        seed: seed of the redraws (the result is reproducible).
+        buckets: buckets of a continuous scientific axis for ``scientific_share`` (as the
+            isolation plot's ``isolation_buckets``).
+
+    Raises:
+        EvidenceError: ``samples`` or ``buckets`` below 1.
+    """
+    if samples < 1 or buckets < 1:
+        raise EvidenceError(
+            f"samples and buckets must be >= 1, got samples={samples}, buckets={buckets}."
+        )
+    design = [t for t in snapshot.trials if t.parent_number is None]
+    ranked = [t for t in snapshot.ranked() if t.parent_number is None]
+    if len(design) < 2 or not ranked:
+        return None
+    rank_of = {t.number: i for i, t in enumerate(ranked)}
+    never = len(ranked)  # the rank of a trial that cannot win
+    strata: dict[str, list[int]] = {}
+    for t in design:
+        strata.setdefault(t.slot, []).append(rank_of.get(t.number, never))
+    rng = np.random.default_rng(seed)
+    best: IntArray = np.full(samples, never, dtype=np.int64)
+    for ranks in strata.values():
+        pool = np.asarray(ranks, dtype=np.int64)
+        draws = rng.integers(0, pool.size, size=(samples, pool.size))
+        best = np.minimum(best, pool[draws].min(axis=1))
+    counts = np.bincount(best, minlength=never + 1)[:never]
+    shares = counts / samples
+    order = sorted(np.flatnonzero(counts).tolist(), key=lambda i: (-counts[i], i))
+    winner_share = {ranked[i].number: float(shares[i]) for i in order}
+    scientific: dict[str, dict[str, float]] = {}
+    for axis in snapshot.spec.scientific_space().axes:
+        per_value = dict.fromkeys(_labels(axis, buckets), 0.0)
+        for i, t in enumerate(ranked):
+            label = _label(axis, t.params, buckets)
+            if label is not None and counts[i]:
+                per_value[label] = per_value.get(label, 0.0) + float(shares[i])
+        scientific[axis.key] = per_value
+    return StudyVariance(
+        samples=samples,
+        winner_share=winner_share,
+        scientific_share=scientific,
+        top_share=float(shares[0]),
+        winner=ranked[0].number,
+        n_trials=len(design),
+    )
+
+
+def _root(trial: FrozenTrial, by_number: Mapping[int, FrozenTrial]) -> int:
+    """The number of the design trial a (possibly chained) rerun goes back to."""
+    seen = {trial.number}
+    current = trial
+    while current.parent_number is not None:
+        parent = by_number.get(current.parent_number)
+        if parent is None or parent.number in seen:
+            return current.parent_number
+        seen.add(parent.number)
+        current = parent
+    return current.number
+
+
+def _labels(axis: Axis, buckets: int) -> list[str]:
+    """Every label of an axis, in order: its values, or its buckets."""
+    if isinstance(axis.domain, ChoiceDomain):
+        return [_fmt(v) for v in axis.domain.values]
+    return [_bucket_label(axis, i, buckets) for i in range(buckets)]
+
+
+def _label(axis: Axis, params: Mapping[str, Value], buckets: int) -> str | None:
+    if axis.name not in params or not axis.is_active(params):
+        return None
+    value = params[axis.name]
+    if isinstance(axis.domain, ChoiceDomain):
+        return _fmt(value)
+    u = axis.domain.to_unit(value)
+    return _bucket_label(axis, min(max(int(u * buckets), 0), buckets - 1), buckets)
+
+
+def _bucket_label(axis: Axis, i: int, buckets: int) -> str:
+    """``[low, high)`` in the axis's values, the last bucket closed (as the isolation plot)."""
+    low, high = _value_at(axis, i / buckets), _value_at(axis, (i + 1) / buckets)
+    close = "]" if i == buckets - 1 else ")"
+    return f"[{_fmt(low)}, {_fmt(high)}{close}"
+
+
+def _value_at(axis: Axis, u: float) -> float:
+    domain = axis.domain
+    if isinstance(domain, FloatDomain):
+        return domain.from_unit(u)
+    assert not isinstance(domain, ChoiceDomain)
+    # Integers: the continuous edge between slices, as the isolation plot draws it.
+    if domain.scale == "log":
+        lo, hi = math.log(domain.low - 0.5), math.log(domain.high + 0.5)
+        return math.exp(lo + u * (hi - lo))
+    return domain.low - 0.5 + u * (domain.high - domain.low + 1)
+
+
+def _fmt(x: Value | float) -> str:
+    """As the isolation plot labels values: 3 significant digits, integers whole."""
+    return f"{x:.3g}" if isinstance(x, float) else str(x)

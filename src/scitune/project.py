@@ -1,0 +1,158 @@
+"""The project around studies: configurations referred to by name, rounds, and the baseline.
+
+A *reference* names what ``compare``/``adopt`` weigh: ``STUDY`` (its best configuration),
+``STUDY#N`` (the configuration of trial N), or ``baseline`` (the adopted one). A configuration
+is a trial together with its reruns (``scitune reseed``): one score per seed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from scitune.errors import ScituneError, StudyNotFoundError, TrialNotFoundError
+from scitune.space import Value
+from scitune.spec import StudySpec
+from scitune.storage import DecisionRecord, FrozenTrial, Storage, TrialState
+from scitune.study import Study
+
+__all__ = ["ConfigRef", "Project", "apply_baseline", "resolve_ref"]
+
+BASELINE = "baseline"
+
+
+@dataclass(frozen=True)
+class ConfigRef:
+    """A configuration and the scores of its runs (the original trial and its reruns)."""
+
+    label: str  # "cnn-lr#6"
+    study: Study
+    trial: FrozenTrial  # the original trial
+    runs: tuple[FrozenTrial, ...]  # the original and its reruns that finished with a score
+    scores: tuple[float, ...]  # one per run
+    violations: tuple[str, ...]  # constraint violations of any run: such a config never wins
+
+    @property
+    def params(self) -> Mapping[str, Value]:
+        return self.trial.params
+
+    @property
+    def mean(self) -> float | None:
+        return sum(self.scores) / len(self.scores) if self.scores else None
+
+
+class Project:
+    """Rounds and decisions (the baseline's lineage, rejected ideas) in one store."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def decisions(self) -> list[DecisionRecord]:
+        return self.storage.list_decisions()
+
+    def baseline(self) -> DecisionRecord | None:
+        """The adopted configuration: the newest ``adopt`` decision."""
+        adopted = [d for d in self.decisions() if d.kind == "adopt"]
+        return adopted[-1] if adopted else None
+
+    def decision(self, decision_id: int) -> DecisionRecord:
+        for d in self.decisions():
+            if d.id == decision_id:
+                return d
+        raise ScituneError(f"no decision #{decision_id} in {self.storage.url}.")
+
+    def open_round(self) -> int | None:
+        open_ = [r for r in self.storage.list_rounds() if r.state == "open"]
+        return open_[-1].number if open_ else None
+
+
+def resolve_ref(ref: str, *, storage_url: str | None = None) -> ConfigRef:
+    """``STUDY``, ``STUDY#N``, ``study.toml#N`` or ``baseline`` as a configuration with its runs.
+
+    Raises:
+        ScituneError: the reference names nothing, or a configuration without a score.
+    """
+    if ref == BASELINE:
+        study = Study.load(_any_study_name(storage_url), storage_url=storage_url)
+        base = Project(study.storage).baseline()
+        if base is None or base.study is None or base.trial_number is None:
+            raise ScituneError(
+                "no baseline has been adopted yet: adopt one with `scitune adopt STUDY#N`."
+            )
+        ref = f"{base.study}#{base.trial_number}"
+    name, sep, number = ref.partition("#")
+    study = Study.load(name, storage_url=storage_url)
+    trials = study.trials()
+    if sep:
+        try:
+            trial = study.storage.get_trial(study.record.id, int(number))
+        except (ValueError, TrialNotFoundError) as e:
+            raise ScituneError(
+                f"{ref}: study {study.name!r} has no trial {number!r} "
+                f"(its trials are 0..{len(trials) - 1})."
+            ) from e
+        if trial.parent_number is not None:  # a rerun stands for its configuration
+            trial = study.storage.get_trial(study.record.id, trial.parent_number)
+    else:
+        trial = _best_configuration(study, trials)
+    return _config(study, trial, trials)
+
+
+def _best_configuration(study: Study, trials: list[FrozenTrial]) -> FrozenTrial:
+    """The best original trial by the mean over its runs (reruns count, constraints filter)."""
+    originals = [t for t in trials if t.parent_number is None]
+    candidates = [_config(study, t, trials) for t in originals]
+    eligible = [c for c in candidates if c.scores and not c.violations]
+    if not eligible:
+        raise ScituneError(
+            f"study {study.name!r} has no complete configuration that satisfies its constraints."
+        )
+    sign = 1.0 if study.spec.objective.goal == "minimize" else -1.0
+    return min(eligible, key=lambda c: (sign * (c.mean or 0.0), c.trial.number)).trial
+
+
+def _config(study: Study, trial: FrozenTrial, trials: list[FrozenTrial]) -> ConfigRef:
+    family = [trial] + [t for t in trials if t.parent_number == trial.number]
+    ranked = {r.trial.id: r for r in study.ranked(family)}
+    runs = tuple(
+        t
+        for t in family
+        if t.state is TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)
+    )
+    violations = tuple(v for t in runs for v in ranked[t.id].violations)
+    return ConfigRef(
+        label=f"{study.name}#{trial.number}",
+        study=study,
+        trial=trial,
+        runs=runs,
+        scores=tuple(float(t.value) for t in runs if t.value is not None),
+        violations=tuple(dict.fromkeys(violations)),
+    )
+
+
+def _any_study_name(storage_url: str | None) -> str:
+    from scitune.storage import open_storage
+    from scitune.study import DEFAULT_STORAGE
+
+    studies = open_storage(storage_url or DEFAULT_STORAGE).list_studies()
+    if not studies:
+        raise StudyNotFoundError("the store holds no study yet: run one first.")
+    return studies[0].name
+
+
+def apply_baseline(spec: StudySpec, decision: DecisionRecord) -> StudySpec:
+    """``spec`` with fixed values defaulting to the baseline's (the file's own win).
+
+    Only names the study does not search (scientific, nuisance, conditional) are taken.
+    """
+    searched = set(spec.scientific_space().names) | set(spec.nuisance_space().names)
+    for by_value in spec.fixed_when.values():
+        for sub in by_value.values():
+            searched |= set(sub)
+    inherited = {k: v for k, v in decision.params.items() if k not in searched}
+    data: dict[str, Any] = spec.to_dict()
+    data["fixed"] = {**inherited, **data.get("fixed", {})}
+    data["based_on"] = decision.id
+    return StudySpec.from_dict(data, source=spec.source)
