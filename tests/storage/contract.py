@@ -8,7 +8,9 @@ rules.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+import json
 import math
 import multiprocessing
 import struct
@@ -23,6 +25,7 @@ from hypothesis import strategies as st
 
 from scitune.errors import (
     ConcurrentUpdateError,
+    RoundNotFoundError,
     StorageError,
     StudyNotFoundError,
     TrialNotFoundError,
@@ -31,8 +34,11 @@ from scitune.errors import (
 from scitune.storage import (
     CheckpointRecord,
     Curve,
+    DecisionRecord,
     FrozenTrial,
+    NewDecision,
     NewTrial,
+    RoundRecord,
     Storage,
     StudyRecord,
     TrialState,
@@ -65,6 +71,26 @@ def batch(**curves: tuple[list[int], list[float]]) -> dict[str, Any]:
         name: (np.asarray(steps, dtype=np.int64), np.asarray(values, dtype=np.float64))
         for name, (steps, values) in curves.items()
     }
+
+
+def as_json(obj: Any) -> str:
+    """A JSON document as text: equal texts mean equal documents, NaN and types included
+    (``1`` is not ``1.0`` nor ``True``), which ``==`` on values containing NaN cannot say."""
+    return json.dumps(obj, sort_keys=True)
+
+
+def same_decision(a: DecisionRecord, b: DecisionRecord) -> bool:
+    """Field by field, with NaN equal to NaN and types compared."""
+    fields = ("id", "kind", "created_at", "study", "trial_number", "metric", "round_number")
+    same_value = (a.value is None and b.value is None) or (
+        a.value is not None and b.value is not None and bits([a.value]) == bits([b.value])
+    )
+    return (
+        same_value
+        and all(getattr(a, f) == getattr(b, f) for f in (*fields, "notes"))
+        and as_json(dict(a.params)) == as_json(dict(b.params))
+        and as_json(dict(a.evidence)) == as_json(dict(b.evidence))
+    )
 
 
 def bits(values: Any) -> list[bytes]:
@@ -102,6 +128,17 @@ def _add_many(url: str, name: str, rounds: int, out: Any, start: Any) -> None:
                 conflicts += 1
     storage.close()
     out.put(conflicts)
+
+
+def _open_round(url: str, goal: str, out: Any, start: Any) -> None:
+    storage = open_storage(url)
+    start.wait()
+    try:
+        result: Any = storage.create_round(goal).number
+    except TrialStateError:
+        result = "refused"
+    storage.close()
+    out.put(result)
 
 
 def _run_processes(target: Any, args: list[tuple[Any, ...]]) -> list[Any]:
@@ -586,3 +623,215 @@ class StorageContract:
         assert [(c.trial_id, c.step) for c in only_b] == [(b.id, 100)]
         other = storage.create_study("other", {}, {})
         assert storage.get_checkpoints(other.id) == []
+
+    # -- 8. rounds -----------------------------------------------------------------------------
+    def test_rounds_are_numbered_from_one_and_one_is_open(self, storage: Storage) -> None:
+        assert storage.list_rounds() == []
+        first = storage.create_round("tune the learning rate schedule")
+        assert (first.number, first.goal, first.state) == (
+            1,
+            "tune the learning rate schedule",
+            "open",
+        )
+        assert first.studies == () and first.closed_at is None
+        assert (first.decision, first.notes, first.findings) == (None, None, None)
+        assert first.created_at.utcoffset() == dt.timedelta(0)
+        assert storage.get_round(1) == first
+        with pytest.raises(TrialStateError, match=r"round 1 .*open.*scitune round close"):
+            storage.create_round("another idea")
+        assert storage.list_rounds() == [first]  # the refused round left nothing behind
+        storage.close_round(1, decision="keep")
+        second = storage.create_round("add dropout")
+        assert (second.number, second.state) == (2, "open")
+        with pytest.raises(TrialStateError, match="round 2"):
+            storage.create_round("a third")
+        storage.close_round(2, decision="reject dropout")
+        assert storage.create_round("a third").number == 3
+        assert [(r.number, r.state) for r in storage.list_rounds()] == [
+            (1, "closed"), (2, "closed"), (3, "open"),
+        ]  # fmt: skip
+
+    def test_only_one_process_opens_a_round(self, storage: Storage, storage_url: str) -> None:
+        results = _run_processes(_open_round, [(storage_url, f"goal {i}") for i in range(4)])
+        assert sorted(results, key=str) == [1, "refused", "refused", "refused"]
+        assert [(r.number, r.state) for r in storage.list_rounds()] == [(1, "open")]
+
+    def test_attach_study_is_idempotent_and_ordered(
+        self, storage: Storage, study: StudyRecord
+    ) -> None:
+        other = storage.create_study("other", {}, {})
+        third = storage.create_study("third", {}, {})
+        storage.create_round("g")
+        for s in (other, study, other, study, third):
+            storage.attach_study(1, s.id)
+        assert storage.get_round(1).studies == ("other", "s", "third")  # attach order, once each
+        assert storage.list_rounds()[0].studies == ("other", "s", "third")
+        storage.close_round(1, decision="d")
+        storage.create_round("g2")
+        storage.attach_study(2, study.id)  # a study may be looked at again in a later round
+        assert [r.studies for r in storage.list_rounds()] == [("other", "s", "third"), ("s",)]
+        with pytest.raises(StudyNotFoundError):
+            storage.attach_study(2, third.id + 1000)
+        assert storage.get_round(2).studies == ("s",)
+
+    def test_close_round_stores_the_decision_and_freezes_it(
+        self, storage: Storage, study: StudyRecord
+    ) -> None:
+        storage.create_round("does dropout help?")
+        storage.attach_study(1, study.id)
+        findings = {
+            "s": {
+                "findings": [{"code": "BOUNDARY", "evidence": {"best": math.nan, "x": [1, 2.5]}}]
+            },
+            "gap": math.inf,
+            "none": None,
+        }
+        closed = storage.close_round(
+            1, decision="adopt dropout 0.1", notes="clear win", findings=findings
+        )
+        assert (closed.number, closed.state, closed.studies) == (1, "closed", ("s",))
+        assert (closed.decision, closed.notes) == ("adopt dropout 0.1", "clear win")
+        assert closed.closed_at is not None and closed.closed_at.utcoffset() == dt.timedelta(0)
+        assert closed.closed_at >= closed.created_at
+        got = storage.get_round(1)
+        assert as_json(got.findings) == as_json(closed.findings) == as_json(findings)
+        assert (got.state, got.decision, got.notes, got.closed_at, got.studies) == (
+            "closed", closed.decision, closed.notes, closed.closed_at, ("s",),
+        )  # fmt: skip
+        # Frozen: closing again, or attaching another study, changes nothing.
+        with pytest.raises(TrialStateError, match=r"round 1.*closed"):
+            storage.close_round(1, decision="something else")
+        other = storage.create_study("other", {}, {})
+        with pytest.raises(TrialStateError, match="closed"):
+            storage.attach_study(1, other.id)
+        storage.attach_study(1, study.id)  # already attached: idempotent, no change
+        again = storage.get_round(1)
+        assert (again.decision, again.notes, again.closed_at, again.studies) == (
+            "adopt dropout 0.1", "clear win", closed.closed_at, ("s",),
+        )  # fmt: skip
+        assert as_json(again.findings) == as_json(findings)
+
+    def test_close_round_defaults(self, storage: Storage) -> None:
+        storage.create_round("g")
+        closed = storage.close_round(1, decision="nothing to adopt")
+        assert (closed.notes, closed.findings) == ("", None)
+        assert storage.get_round(1) == closed
+
+    def test_unknown_round(self, storage: Storage, study: StudyRecord) -> None:
+        with pytest.raises(RoundNotFoundError, match="no rounds yet"):
+            storage.get_round(1)
+        storage.create_round("g")
+        for call in (
+            lambda: storage.get_round(2),
+            lambda: storage.get_round(0),
+            lambda: storage.attach_study(2, study.id),
+            lambda: storage.close_round(2, decision="d"),
+            lambda: storage.add_decision(NewDecision("adopt", {}, round_number=7)),
+        ):
+            with pytest.raises(RoundNotFoundError, match="numbered 1 to 1") as info:
+                call()
+            assert isinstance(info.value, LookupError) and isinstance(info.value, StorageError)
+        assert storage.list_decisions() == []
+        assert storage.get_round(1).studies == ()
+
+    def test_round_snapshots_never_change(self, storage: Storage, study: StudyRecord) -> None:
+        opened = storage.create_round("g")
+        storage.attach_study(1, study.id)
+        listed = storage.list_rounds()
+        findings: dict[str, Any] = {"s": {"n": [1, 2]}}
+        closed = storage.close_round(1, decision="d", findings=findings)
+        findings["s"]["n"].append(3)  # the caller's dict is not the stored one
+        if isinstance(closed.findings, dict):  # a mutable snapshot must be the caller's copy
+            closed.findings["s"] = "changed"
+        storage.create_round("g2")
+        assert opened == RoundRecord(1, "g", "open", opened.created_at)
+        assert listed[0].state == "open" and listed[0].studies == ("s",)
+        assert storage.get_round(1).findings == {"s": {"n": [1, 2]}}
+
+    # -- 9. decisions --------------------------------------------------------------------------
+    def test_decisions_are_appended_in_order(self, storage: Storage) -> None:
+        assert storage.list_decisions() == []
+        storage.create_round("g")
+        new = [
+            NewDecision("adopt", {"lr": 0.1}, study="s", trial_number=3, metric="dev_error",
+                        value=0.25, round_number=1, notes="first baseline"),
+            NewDecision("reject", {"dropout": 0.3}, evidence={"p": 0.4}, notes="within noise"),
+            NewDecision("adopt", {"lr": 0.05}, study="s2", value=0.2),
+            NewDecision("adopt", {"lr": 0.05}, study="s2", value=0.2),  # the same, twice: two
+        ]  # fmt: skip
+        added = [storage.add_decision(d) for d in new]
+        listed = storage.list_decisions()
+        assert len(listed) == 4 and all(
+            same_decision(a, b) for a, b in zip(added, listed, strict=True)
+        )
+        assert [d.id for d in listed] == sorted({d.id for d in listed})  # oldest first, distinct
+        for stored, d in zip(listed, new, strict=True):
+            assert isinstance(stored, DecisionRecord) and isinstance(stored, NewDecision)
+            assert (stored.kind, dict(stored.params), stored.study, stored.trial_number) == (
+                d.kind, d.params, d.study, d.trial_number,
+            )  # fmt: skip
+            assert (stored.metric, stored.value, stored.round_number, stored.notes) == (
+                d.metric, d.value, d.round_number, d.notes,
+            )  # fmt: skip
+            assert stored.created_at is not None
+            assert stored.created_at.utcoffset() == dt.timedelta(0)
+        stamps = [d.created_at for d in listed if d.created_at is not None]
+        assert stamps == sorted(stamps)
+        baseline = [d for d in listed if d.kind == "adopt"][-1]
+        assert baseline.id == added[-1].id
+        assert [d.kind for d in listed] == ["adopt", "reject", "adopt", "adopt"]  # rejected stays
+
+    def test_decision_parameters_keep_their_types(self, storage: Storage) -> None:
+        params: dict[str, Any] = {
+            "lr": 0.1, "one_float": 1.0, "zero_float": 0.0, "one_int": 1, "zero_int": 0,
+            "neg": -7, "big": 2**53 + 1, "huge": 2**70, "yes": True, "no": False, "name": "adam",
+            "empty": "", "digits": "1", "true_text": "true", "tiny": 5e-324, "inf": math.inf,
+            "nan": math.nan,
+        }  # fmt: skip
+        added = storage.add_decision(NewDecision("adopt", params))
+        (listed,) = storage.list_decisions()
+        for got in (added.params, listed.params):
+            assert {k: type(v) for k, v in got.items()} == {k: type(v) for k, v in params.items()}
+            assert as_json(dict(got)) == as_json(params)
+            assert list(got) == list(params)  # in the order given
+
+    @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, None, 0.1 + 0.2, -1e-300])
+    def test_decision_value_round_trips_exactly(
+        self, storage: Storage, value: float | None
+    ) -> None:
+        added = storage.add_decision(NewDecision("reject", {"x": 1}, value=value))
+        (listed,) = storage.list_decisions()
+        for v in (added.value, listed.value):
+            if value is None:
+                assert v is None
+            else:
+                assert v is not None and bits([v]) == bits([value])
+
+    def test_decision_evidence_round_trips(self, storage: Storage) -> None:
+        evidence: dict[str, Any] = {
+            "scores": {"baseline": [0.31, 0.29, math.nan], "candidate": [0.27, math.inf]},
+            "interval": {"low": -math.inf, "high": -0.01, "level": 0.95},
+            "seeds": [0, 1, 2], "n": 3, "one": 1.0, "paired": True, "none": None,
+            "nested": [[1, [2.5, {"deep": math.nan}]], {}, []], "text": "lr ≤ 0.1 — ok",
+            "big": 2**70,
+        }  # fmt: skip
+        added = storage.add_decision(NewDecision("adopt", {"lr": 0.1}, evidence=evidence))
+        (listed,) = storage.list_decisions()
+        assert as_json(added.evidence) == as_json(listed.evidence) == as_json(evidence)
+        assert math.isnan(listed.evidence["nested"][0][1][1]["deep"])
+        assert storage.list_decisions()[0].evidence["interval"]["low"] == -math.inf
+
+    def test_decision_snapshots_never_change(self, storage: Storage) -> None:
+        evidence: dict[str, Any] = {"scores": [1.0, 2.0]}
+        params: dict[str, Any] = {"lr": 0.1}
+        added = storage.add_decision(NewDecision("adopt", params, evidence=evidence))
+        before = storage.list_decisions()
+        evidence["scores"].append(3.0)  # the caller's dicts are not the stored ones
+        params["lr"] = 9.0
+        if isinstance(added.evidence, dict):  # a mutable snapshot must be the caller's copy
+            added.evidence["scores"] = "changed"
+        storage.add_decision(NewDecision("reject", {"lr": 1.0}))
+        assert len(before) == 1 and before[0].evidence == {"scores": [1.0, 2.0]}
+        first = storage.list_decisions()[0]
+        assert (dict(first.params), first.evidence) == ({"lr": 0.1}, {"scores": [1.0, 2.0]})
+        assert same_decision(first, before[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
@@ -17,7 +19,7 @@ from alembic.script import ScriptDirectory
 
 import scitune.storage._sql as sql_module
 from scitune.errors import StorageError
-from scitune.storage import NewTrial, Storage, TrialState, open_storage
+from scitune.storage import NewDecision, NewTrial, Storage, TrialState, open_storage
 from scitune.storage._schema import HEAD_REVISION, metadata
 from scitune.storage._sql import SqlStorage
 from tests.storage.contract import StorageContract, add, running
@@ -81,6 +83,113 @@ def test_head_revision_is_the_newest_migration() -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
+def _store_at_0001(db: Path) -> None:
+    """A store as scitune wrote it before rounds existed: schema revision 0001, with data."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+    engine.dispose()
+    created = "2025-01-02 03:04:05.678901"  # how SQLAlchemy writes a UTC datetime to SQLite
+    steps = np.array([1, 2, 3], dtype="<i8").tobytes()
+    vals = np.array([0.5, np.nan, np.inf], dtype="<f8").tobytes()
+    with sqlite3.connect(db) as raw:
+        raw.executescript(f"""
+            INSERT INTO studies VALUES (1, 'old', '{{"goal": "g"}}', '{{"position": 2}}', 1,
+                                        '{created}');
+            INSERT INTO trials (id, study_id, number, state, seed, slot, slot_index, attempts,
+                                created_at, started_at, finished_at, value, value_kind,
+                                value_step, ingested_bytes)
+                VALUES (1, 1, 0, 'COMPLETE', 7, '', 0, 1, '{created}', '{created}',
+                        '{created}', NULL, 3, 2, 120),
+                       (2, 1, 1, 'PENDING', 8, '', 1, 0, '{created}', NULL, NULL, NULL, NULL,
+                        NULL, 0);
+            INSERT INTO trial_params VALUES (1, 'lr', 'float', 0.1, NULL, NULL),
+                                            (1, 'layers', 'int', NULL, 3, NULL),
+                                            (1, 'bn', 'bool', NULL, 1, NULL),
+                                            (2, 'lr', 'float', NULL, NULL, 'inf');
+            INSERT INTO metrics VALUES (1, 1, 'loss');
+        """)
+        raw.execute("INSERT INTO measurement_chunks VALUES (1, 1, 0, ?, ?, 3)", (steps, vals))
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
+        tables = {name for (name,) in raw.execute("SELECT name FROM sqlite_master")}
+        assert "studies" in tables and "rounds" not in tables
+
+
+def test_store_at_0001_upgrades_in_place(db: Path) -> None:
+    _store_at_0001(db)
+    store = SqlStorage(f"sqlite:///{db}")  # migrates to the head revision on open
+    study = store.get_study("old")
+    assert (study.id, study.spec, study.sampler_state, study.state_version) == (
+        1, {"goal": "g"}, {"position": 2}, 1,
+    )  # fmt: skip
+    assert study.created_at.utcoffset() is not None
+    done, pending = store.get_trials(study.id)
+    assert (done.state, done.seed, done.value_step, done.ingested_bytes) == (
+        TrialState.COMPLETE, 7, 2, 120,
+    )  # fmt: skip
+    assert done.value is not None and math.isnan(done.value)
+    assert done.params == {"lr": 0.1, "layers": 3, "bn": True}
+    assert type(done.params["bn"]) is bool and pending.params == {"lr": math.inf}
+    curve = store.get_curves(study.id)[done.id]["loss"]
+    assert curve.steps.tolist() == [1, 2, 3] and curve.values[0] == 0.5
+    assert np.isnan(curve.values[1]) and curve.values[2] == np.inf
+    # The new tables are there and work with the old data.
+    store.create_round("after the upgrade")
+    store.attach_study(1, study.id)
+    store.add_decision(NewDecision("adopt", dict(done.params), study="old", round_number=1))
+    assert store.get_round(1).studies == ("old",)
+    new = [NewTrial({}, seed=1)]
+    (added,) = store.add_trials(study.id, new, sampler_state={}, expected_version=1)
+    assert added.number == 2
+    store.close()
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        assert {"rounds", "round_studies", "decisions"} <= set(sa.inspect(conn).get_table_names())
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert context.get_current_revision() == HEAD_REVISION
+        assert compare_metadata(context, metadata) == []
+    engine.dispose()
+    again = SqlStorage(f"sqlite:///{db}")
+    assert [d.study for d in again.list_decisions()] == ["old"]
+    again.close()
+
+
+def test_one_open_round_is_enforced_by_the_database(db: Path) -> None:
+    """Backends without a write lock (PostgreSQL) rely on the unique index, not on the check."""
+    store = SqlStorage(f"sqlite:///{db}")
+    store.create_round("g")
+    store.close()
+    insert = "INSERT INTO rounds (number, goal, state, created_at) VALUES (?, 'x', ?, '2025-01-01')"
+    with sqlite3.connect(db) as raw, pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        raw.execute(insert, (2, "open"))
+    with sqlite3.connect(db) as raw:  # closed rounds are not limited
+        raw.execute(insert, (2, "closed"))
+        raw.execute(insert, (3, "closed"))
+
+
+def test_bad_decisions_write_nothing(db: Path) -> None:
+    store = SqlStorage(f"sqlite:///{db}")
+    with pytest.raises(ValueError, match="'adopt' or 'reject', got 'keep'"):
+        store.add_decision(NewDecision("keep", {"lr": 0.1}))
+    with pytest.raises(ValueError, match="must be a float, int, bool or str"):
+        store.add_decision(NewDecision("adopt", {"lr": [0.1]}))  # type: ignore[dict-item]
+    with pytest.raises(ValueError, match="evidence must be JSON-serialisable"):
+        store.add_decision(NewDecision("reject", {}, evidence={"when": object()}))
+    store.create_round("g")
+    with pytest.raises(ValueError, match="findings must be JSON-serialisable"):
+        store.close_round(1, decision="d", findings={"x": {1, 2}})
+    assert store.list_decisions() == [] and store.get_round(1).state == "open"
+    # NumPy values in evidence are plain numbers once stored.
+    added = store.add_decision(
+        NewDecision("adopt", {"lr": np.float64(0.1)}, evidence={"n": np.int64(3), "a": np.ones(2)})
+    )
+    assert added.evidence == {"n": 3, "a": [1.0, 1.0]} and type(added.params["lr"]) is float
+    store.close()
 
 
 def test_schema_drift_is_detected(db: Path) -> None:

@@ -182,11 +182,17 @@ def compare_samples(
         )
     elif high < 0:
         verdict = "worse"
-        reasons.append("The whole interval lies below 0: the candidate is worse; keep the baseline.")
+        reasons.append(
+            "The whole interval lies below 0: the candidate is worse; keep the baseline."
+        )
     else:
         verdict = "not enough evidence"
-        target = f"the declared cost {_fmt(cost)}" if cost > 0 else "0"
-        reasons.append(f"The interval includes {target}: not enough evidence either way.")
+        reasons.append(
+            f"The interval neither clears the declared cost {_fmt(cost)} nor lies below 0: "
+            "not enough evidence to adopt."
+            if cost > 0
+            else "The interval includes 0: not enough evidence either way."
+        )
         if cost > 0 and improvement <= cost:
             reasons.append(
                 f"The observed gain {_fmt(improvement)} is at or under the declared cost "

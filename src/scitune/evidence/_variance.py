@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -55,12 +55,15 @@ class ConfigVariance:
 class StudyVariance:
     """How much the winner depends on the draw of the study (bootstrap of its design trials).
 
-    ``winner_share`` maps an original trial number to the share of ``samples`` redraws it wins
-    (trials that never win are left out); ``top_share`` is the observed winner's (``winner``).
-    ``scientific_share`` maps each scientific hyperparameter to ``{value label: share}``: how
-    often that value's best trial is the overall best (continuous axes in equal-width buckets of
-    the sampler's coordinates; a conditional axis's shares sum to less than 1 when winners lack
-    it). ``n_trials`` counts the design trials resampled.
+    ``winner_share`` maps an original trial number to the share it wins of the redraws that
+    include it (best first; trials that never win are left out); ``top_share`` is the observed
+    winner's (``winner``). ``scientific_share`` maps each scientific hyperparameter to ``{value
+    label: share of all redraws}``: how often that value's best trial is the overall best
+    (continuous axes in equal-width buckets of the sampler's coordinates; a conditional axis's
+    shares sum to less than 1 when winners lack it). ``n_trials`` counts the design trials
+    resampled; ``noise_sd`` is the retrain sd added to every drawn score (``None``: none);
+    ``winner_labels`` the winner's label on each scientific axis it has, as in
+    ``scientific_share``.
     """
 
     samples: int
@@ -69,6 +72,8 @@ class StudyVariance:
     top_share: float
     winner: int
     n_trials: int
+    noise_sd: float | None = None
+    winner_labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def config_variance(snapshot: StudySnapshot) -> list[ConfigVariance]:
@@ -125,62 +130,98 @@ def pooled_sd(variances: Sequence[ConfigVariance]) -> float | None:
 
 
 def study_variance(
-    snapshot: StudySnapshot, *, samples: int = 1000, seed: int = 0, buckets: int = 5
+    snapshot: StudySnapshot,
+    *,
+    samples: int = 1000,
+    seed: int = 0,
+    noise_sd: float | None = None,
+    buckets: int = 5,
 ) -> StudyVariance | None:
-    """Bootstrap the design trials and count who wins each redraw.
+    """Redraw the study ``samples`` times from its own trials and count who wins each redraw.
 
-    Design trials (``parent_number`` None; reseeds are left out) are resampled with
-    replacement within their design cell (``slot``), so each redraw keeps the study's trials
-    per scientific value, ``samples`` times. Trials that are not ranked never win. ``None``
-    when fewer than two design trials, or none ranked.
+    A redraw resamples the design trials (``parent_number`` None; reseeds are left out) with
+    replacement within their design cell (``slot``), so every scientific value keeps its count
+    of trials. With ``noise_sd`` (the pooled retrain sd, :func:`pooled_sd`) every drawn copy's
+    score also moves by a normal draw of that sd: the study drawn again *and* trained again.
+    Trials that are not ranked never win.
+
+    A trial can only win the redraws that draw it (about 63% of them in a cell of any size),
+    so ``winner_share`` counts each trial's wins among the redraws that include it. Without
+    ``noise_sd`` the observed winner wins every redraw that draws it (``top_share`` is 1): only
+    ``scientific_share`` then says something, and it is the study-level question anyway (would
+    a redrawn study still pick the same value?).
 
     Args:
         samples: bootstrap redraws.
         seed: seed of the redraws (the result is reproducible).
+        noise_sd: retrain sd added to every drawn score; ``None``: scores as observed.
         buckets: buckets of a continuous scientific axis for ``scientific_share`` (as the
             isolation plot's ``isolation_buckets``).
 
+    Returns:
+        ``None`` when the study has fewer than two design trials, or none ranked.
+
     Raises:
-        EvidenceError: ``samples`` or ``buckets`` below 1.
+        EvidenceError: ``samples`` or ``buckets`` below 1, or a negative ``noise_sd``.
     """
     if samples < 1 or buckets < 1:
         raise EvidenceError(
             f"samples and buckets must be >= 1, got samples={samples}, buckets={buckets}."
         )
-    design = [t for t in snapshot.trials if t.parent_number is None]
-    ranked = [t for t in snapshot.ranked() if t.parent_number is None]
-    if len(design) < 2 or not ranked:
+    if noise_sd is not None and not (math.isfinite(noise_sd) and noise_sd >= 0):
+        raise EvidenceError(f"noise_sd must be a finite number >= 0, got {noise_sd!r}.")
+    design = snapshot.design()
+    ranked = design.ranked()
+    if len(design.trials) < 2 or not ranked:
         return None
-    rank_of = {t.number: i for i, t in enumerate(ranked)}
     never = len(ranked)  # the rank of a trial that cannot win
+    rank_of = {t.number: i for i, t in enumerate(ranked)}
     strata: dict[str, list[int]] = {}
-    for t in design:
+    for t in design.trials:
         strata.setdefault(t.slot, []).append(rank_of.get(t.number, never))
     rng = np.random.default_rng(seed)
-    best: IntArray = np.full(samples, never, dtype=np.int64)
-    for ranks in strata.values():
-        pool = np.asarray(ranks, dtype=np.int64)
-        draws = rng.integers(0, pool.size, size=(samples, pool.size))
-        best = np.minimum(best, pool[draws].min(axis=1))
-    counts = np.bincount(best, minlength=never + 1)[:never]
-    shares = counts / samples
-    order = sorted(np.flatnonzero(counts).tolist(), key=lambda i: (-counts[i], i))
-    winner_share = {ranked[i].number: float(shares[i]) for i in order}
+    # One column per drawn copy: which trial (by rank) it is. Each cell keeps its size.
+    drawn: IntArray = np.concatenate(
+        [
+            np.asarray(ranks, dtype=np.int64)[rng.integers(0, len(ranks), (samples, len(ranks)))]
+            for ranks in strata.values()
+        ],
+        axis=1,
+    )
+    rows = np.arange(samples)
+    if noise_sd:
+        keys = np.array([snapshot.sign * (t.value or 0.0) for t in ranked] + [np.inf])
+        noisy = keys[drawn] + rng.normal(0.0, noise_sd, drawn.shape)
+        best: IntArray = drawn[rows, np.argmin(noisy, axis=1)]
+    else:
+        best = drawn.min(axis=1)  # rank order already breaks ties by trial number
+    included = np.zeros((samples, never + 1), dtype=bool)
+    included[rows[:, None], drawn] = True
+    wins = np.bincount(best, minlength=never + 1)[:never]
+    drawn_in = included[:, :never].sum(axis=0)
+    share = np.divide(wins, drawn_in, out=np.zeros(never), where=drawn_in > 0)
+    order = sorted(np.flatnonzero(wins).tolist(), key=lambda i: (-share[i], i))
     scientific: dict[str, dict[str, float]] = {}
+    winner_labels: dict[str, str] = {}
     for axis in snapshot.spec.scientific_space().axes:
+        own = _label(axis, ranked[0].params, buckets)
+        if own is not None:
+            winner_labels[axis.key] = own
         per_value = dict.fromkeys(_labels(axis, buckets), 0.0)
-        for i, t in enumerate(ranked):
-            label = _label(axis, t.params, buckets)
-            if label is not None and counts[i]:
-                per_value[label] = per_value.get(label, 0.0) + float(shares[i])
+        for i in np.flatnonzero(wins).tolist():
+            label = _label(axis, ranked[i].params, buckets)
+            if label is not None:
+                per_value[label] = per_value.get(label, 0.0) + float(wins[i]) / samples
         scientific[axis.key] = per_value
     return StudyVariance(
         samples=samples,
-        winner_share=winner_share,
+        winner_share={ranked[i].number: float(share[i]) for i in order},
         scientific_share=scientific,
-        top_share=float(shares[0]),
+        top_share=float(share[0]),
         winner=ranked[0].number,
-        n_trials=len(design),
+        n_trials=len(design.trials),
+        noise_sd=noise_sd,
+        winner_labels=winner_labels,
     )
 
 

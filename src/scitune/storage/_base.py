@@ -2,8 +2,9 @@
 
 Contract (tests/storage/contract.py checks each point against every backend):
 
-1. Snapshots: every record returned (``StudyRecord``, ``FrozenTrial``, ``Curve``) is a copy that
-   never changes afterwards; reading again gives the current state.
+1. Snapshots: every record returned (``StudyRecord``, ``FrozenTrial``, ``Curve``,
+   ``RoundRecord``, ``DecisionRecord``) is a copy that never changes afterwards; reading again
+   gives the current state.
 2. Studies: names are unique (``create_study`` of an existing name raises ``StorageError``);
    ``get_study`` of an unknown name raises ``StudyNotFoundError``.
 3. Sequence positions are allocated atomically: ``add_trials`` stores the trials *and* the new
@@ -165,7 +166,7 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def get_round(self, number: int) -> RoundRecord:
-        """Round ``number``; raises ``LookupError`` (a ``StorageError``) if there is none."""
+        """Round ``number``; raises ``RoundNotFoundError`` (a ``LookupError``) if there is none."""
 
     @abc.abstractmethod
     def list_rounds(self) -> list[RoundRecord]:

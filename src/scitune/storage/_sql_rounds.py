@@ -125,8 +125,9 @@ class SqlRounds(abc.ABC):
             row = conn.execute(q.ROUND_BY_NUMBER, args).first()
             if row is None:
                 raise self._round_not_found(conn, number)
-            # The guard on the state in CLOSE_ROUND also stops a closer without a write lock.
-            if row.state != q.ROUND_OPEN or conn.execute(q.CLOSE_ROUND, args).rowcount != 1:
+            if row.state != q.ROUND_OPEN:
+                raise _closed_error(row, "close")
+            if conn.execute(q.CLOSE_ROUND, args).rowcount != 1:  # closed meanwhile (no lock)
                 raise _closed_error(conn.execute(q.ROUND_BY_NUMBER, args).one(), "close")
             row = conn.execute(q.ROUND_BY_NUMBER, args).one()
             names = conn.execute(q.ROUND_STUDY_NAMES[True], args).all()
