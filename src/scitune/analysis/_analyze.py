@@ -46,6 +46,14 @@ def analyze(snapshot: StudySnapshot, config: AnalysisConfig | None = None) -> An
     findings += found
     grad_norm, found = grad_norm_summary(design, cfg, checks)
     findings += found
+    # Variance reads the reruns too (§6): evidence builds on analysis, so import it here.
+    from scitune.evidence import config_variance, pooled_sd, study_variance, variance_findings
+
+    variances = config_variance(snapshot)
+    study_var = study_variance(
+        snapshot, samples=cfg.bootstrap_samples, seed=cfg.seed, noise_sd=pooled_sd(variances)
+    )
+    findings += variance_findings(snapshot, variances, study_var, cfg)
 
     spec = snapshot.spec
     counts = {state: 0 for state in ("COMPLETE", "INFEASIBLE", "FAILED", "RUNNING", "PENDING")}
@@ -66,5 +74,7 @@ def analyze(snapshot: StudySnapshot, config: AnalysisConfig | None = None) -> An
         curve_checks=tuple(checks),
         best_steps=best_steps,
         grad_norm=grad_norm,
+        config_variance=tuple(variances),
+        study_variance=study_var,
         settings=dataclasses.asdict(cfg),
     )

@@ -83,6 +83,16 @@ class AnalysisConfig:
     """Ours. Buckets for a continuous scientific axis."""
     isolation_min_trials: int = 5
     """Ours. Fewer complete trials than this per value is a thin nuisance search."""
+    # -- variance (§6) ---------------------------------------------------------------------
+    variance_winner_share: float = 0.5
+    """Ours. A winner that wins less than this share of bootstrap redraws depends on the draw."""
+    variance_separable_se: float = 2.0
+    """Ours. The best two configurations are separable when their means differ by more than
+    this many combined standard errors."""
+    reseed_top: int = 3
+    """Ours. How many of the best configurations the advice says to reseed."""
+    reseed_seeds: int = 3
+    """Ours. How many new seeds per configuration the advice says to run."""
     # -- metric names ----------------------------------------------------------------------
     train_metric: str | None = None
     """The training loss metric; ``None`` picks the first of train_loss, loss, training_loss."""

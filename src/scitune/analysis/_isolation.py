@@ -27,7 +27,7 @@ from scitune.storage import TrialState
 __all__ = ["isolation_results"]
 
 SECTION = "§5 Extracting insight"
-SUMMARY_SECTION = "§5 Extracting insight; §6 Adopt a change"
+SUMMARY_SECTION = "§5 Extracting insight; §6 Adopting a change"
 
 
 def isolation_results(

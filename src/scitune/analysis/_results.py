@@ -10,9 +10,12 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from scitune.space import Value
+
+if TYPE_CHECKING:  # evidence builds on analysis: import its types for checking only
+    from scitune.evidence import ConfigVariance, StudyVariance
 
 __all__ = [
     "Analysis",
@@ -171,6 +174,8 @@ class Analysis:
     curve_checks: tuple[CurveCheck, ...] = ()
     best_steps: BestStepSummary | None = None
     grad_norm: GradNormSummary | None = None
+    config_variance: tuple[ConfigVariance, ...] = ()  # configurations with their reruns
+    study_variance: StudyVariance | None = None  # how much the winner depends on the draw
     settings: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

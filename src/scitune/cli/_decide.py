@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -92,16 +93,15 @@ def comparison_panel(result: Comparison) -> Panel:
         sd = "" if side.std is None else f", sd {side.std:.3g}"
         body.append(f"{side.label}: {result.metric} {side.mean:.4g}{spread}, {side.n} run(s){sd}\n")
     pct = f"{result.confidence:.0%}"
+    better = "unknown" if math.isnan(result.p_better) else f"{result.p_better:.0%}"
     body.append(
         f"improvement {result.improvement:+.4g} ({pct} interval {result.ci_low:+.4g} .. "
-        f"{result.ci_high:+.4g}, {result.method}); P(candidate better) = {result.p_better:.0%}"
+        f"{result.ci_high:+.4g}, {result.method}); P(candidate better) = {better}"
     )
     if result.cost:
         body.append(f"; declared cost {result.cost:.4g}")
     for reason in result.reasons:
         body.append(f"\n• {reason}")
-    if result.seeds_needed:
-        body.append(f"\n→ about {result.seeds_needed} runs per side would likely settle it.")
     return Panel(
         body,
         title=Text(f"verdict: {result.verdict}", style=VERDICT_STYLE[result.verdict]),
@@ -190,7 +190,7 @@ def adopt(
         return
     console.print(
         f"Adopted {escape(cand.label)} as baseline #{record.id} "
-        f"({record.metric} {record.value:.4g} over {len(cand.scores)} run(s))."
+        f"({record.metric} {fmt_value(record.value)} over {len(cand.scores)} run(s))."
     )
     if current is not None:
         console.print(f"Changed from the previous baseline: {_diff(current.params, cand.params)}")
