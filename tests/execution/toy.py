@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import time
 
 import scitune
@@ -13,6 +14,8 @@ def main(trial: scitune.Trial) -> None:
     lr = float(trial.params["learning_rate"])
     mode = trial.params.get("mode", "ok")
     delay = float(os.environ.get("TOY_DELAY", "0"))
+    # Retrain noise: a per-seed offset, as if the seed changed the run (TOY_NOISE is its sd).
+    offset = random.Random(trial.seed).gauss(0.0, float(os.environ.get("TOY_NOISE", "0")))
     if mode == "crash":
         raise ValueError(f"toy crash at lr={lr}")
     if mode == "hang":
@@ -20,7 +23,7 @@ def main(trial: scitune.Trial) -> None:
     for step in range(10, trial.max_train_steps + 1, 10):
         # A bowl in log10(lr) with its floor at 1e-2, improving with steps, plus a late bump
         # so that the best step is not always the last one.
-        dev = (math.log10(lr) + 2) ** 2 + 1.0 / step + (0.01 if step > 80 else 0.0)
+        dev = (math.log10(lr) + 2) ** 2 + 1.0 / step + (0.01 if step > 80 else 0.0) + offset
         if mode == "nan" and step >= 50:
             dev = math.nan
         trial.report(step, train_loss=dev / 2, dev_error=dev)

@@ -91,12 +91,15 @@ def status(
                     "select": st.spec.objective.select,
                 },
                 "planned": st.planned_trials(),
+                "based_on": st.spec.based_on,
                 "counts": _counts_json(counts),
                 "best": [trial_json(st, r) for r in ranked[:5]],
             }
         )
         return
     console.print(f"[bold]{st.name}[/]  {escape(st.spec.goal)}")
+    if st.spec.based_on is not None:
+        console.print(f"fixed values from baseline #{st.spec.based_on} (base = 'baseline')")
     console.print(
         f"{counts.finished}/{max(counts.total, st.planned_trials())} finished: "
         f"[green]{counts.complete} complete[/], [yellow]{counts.infeasible} infeasible[/], "
