@@ -14,10 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/scitune run examples/mnist1d/study.toml --workers 2
-	$(BIN)/scitune trials examples/mnist1d/study.toml
-	$(BIN)/scitune analyze examples/mnist1d/study.toml
-	$(BIN)/scitune report examples/mnist1d/study.toml -o report.html
+	SCITUNE=$(BIN)/scitune ./examples/mnist1d/demo.sh
 
 test: $(STAMP)
 	./scripts/system-deps.sh

@@ -28,6 +28,7 @@ from scitune.storage import (
 __all__ = ["DEFAULT_STORAGE", "RankedTrial", "Study"]
 
 DEFAULT_STORAGE = "sqlite:///.scitune/scitune.db"
+SOURCE_KEY = "_source"  # stored beside the spec: the study file's absolute path
 RESEED_SLOT = "reseed:"  # slot prefix of reruns: never a design cell key
 _RESEED_KEY = 0x5EED  # separates rerun seeds from the design's (study seed, slot index) stream
 
@@ -67,6 +68,9 @@ class Study:
         if spec.base == "baseline":
             spec = _from_baseline(spec, storage, record)
         data = spec.to_dict()
+        if spec.source is not None:
+            # Where the file was, so a study run later by name still finds its entrypoint.
+            data[SOURCE_KEY] = str(Path(spec.source).resolve())
         if record is None:
             record = storage.create_study(spec.name, data, {})
             return cls(spec, storage, record)
@@ -101,7 +105,10 @@ class Study:
                 f"no study file or study named {ref!r} in {storage.url}. {known} "
                 "Pass a study file (study.toml) or one of those names."
             ) from e
-        return cls(StudySpec.from_dict(dict(record.spec)), storage, record)
+        data = dict(record.spec)
+        source = data.pop(SOURCE_KEY, None)
+        spec = StudySpec.from_dict(data, source=Path(source) if source else None)
+        return cls(spec, storage, record)
 
     # -- design ------------------------------------------------------------------------------
     @property

@@ -17,6 +17,7 @@ from scitune.cli._common import (
 )
 from scitune.cli._run import ProgressObserver
 from scitune.execution import Runner
+from scitune.storage import TrialState
 from scitune.study import Study
 
 
@@ -48,7 +49,8 @@ def reseed(
             else "Every selected configuration already has its reruns."
         )
     summary = None
-    if run_now and queued:
+    pending = st.trials([TrialState.PENDING])
+    if run_now and pending:  # also reruns queued earlier and not run yet
         observer = None if as_json else ProgressObserver()
         try:
             summary = Runner(st, workers=workers, observer=observer).run()

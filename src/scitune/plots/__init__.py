@@ -28,19 +28,31 @@ from scitune.plots._axis import axis_figure
 from scitune.plots._curves import all_curves_figure, curves_figure, curves_overlay_figure
 from scitune.plots._downsample import downsample, downsample_indices
 from scitune.plots._isolation import isolation_figure
+from scitune.plots._project import ComparisonRow, comparisons_figure, rounds_figure
 from scitune.plots._summary import best_of_k_figure, best_step_figure, grad_norm_figures
 from scitune.plots._trials import trial_params
+from scitune.plots._variance import (
+    scientific_share_figure,
+    trial_variance_figure,
+    winner_share_figure,
+)
 
 __all__ = [
+    "ComparisonRow",
     "all_curves_figure",
     "axis_figure",
     "best_of_k_figure",
     "best_step_figure",
+    "comparisons_figure",
     "curves_figure",
     "curves_overlay_figure",
     "downsample",
     "downsample_indices",
     "grad_norm_figures",
     "isolation_figure",
+    "rounds_figure",
+    "scientific_share_figure",
     "trial_params",
+    "trial_variance_figure",
+    "winner_share_figure",
 ]

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -16,6 +17,7 @@ from scitune.plots._style import (
     INK,
     MUTED,
     ORANGE,
+    RERUN,
     better_word,
     esc,
     fmt,
@@ -24,21 +26,39 @@ from scitune.plots._style import (
     tesc,
 )
 
+if TYPE_CHECKING:
+    from scitune.evidence import ConfigVariance
+
 __all__ = ["isolation_figure"]
 
 
-def isolation_figure(result: IsolationResult, *, metric: str, goal: str) -> go.Figure:
+def isolation_figure(
+    result: IsolationResult,
+    *,
+    metric: str,
+    goal: str,
+    variance: Iterable[ConfigVariance] = (),
+) -> go.Figure:
     """Per value (or bucket) of a scientific hyperparameter: its best score and all ranked ones.
 
     The best score of each value is a large diamond, the winner a gold star; every ranked score
     of the value is a jittered dot behind it. The title carries the verdict: a "thin" nuisance
     search means the comparison is not yet fair, with the reasons.
 
+    ``variance`` (``analysis.config_variance``) adds, next to the best score of each value whose
+    best trial was rerun (``scitune reseed``), the mean of its runs with a ± standard-error bar:
+    a single best score is one draw of the retrain noise.
+
     Example:
-        >>> fig = isolation_figure(analysis.isolation[0], metric="dev_error",
-        ...                        goal="minimize")  # doctest: +SKIP
+        >>> fig = isolation_figure(analysis.isolation[0], metric="dev_error", goal="minimize",
+        ...                        variance=analysis.config_variance)  # doctest: +SKIP
     """
+    reruns = {v.trial: v for v in variance if v.n >= 2 and v.se is not None}
     rng = np.random.default_rng(0)
+    spread_x: list[float] = []
+    spread_y: list[float] = []
+    spread_se: list[float] = []
+    spread_text: list[str] = []
     winner: go.Scatter | None = None
     strips: list[go.Scatter] = []
     best_x: list[float] = []
@@ -80,6 +100,19 @@ def isolation_figure(result: IsolationResult, *, metric: str, goal: str) -> go.F
         text = f"<b>{label}</b>: best {esc(metric)} = {fmt(group.best_score)}"
         if group.best_trial is not None:
             text += f"<br>trial {group.best_trial}"
+        runs = reruns.get(group.best_trial) if group.best_trial is not None else None
+        if runs is not None:
+            assert runs.se is not None
+            summary = f"{runs.n} runs: mean {fmt(runs.mean)} ± {fmt(runs.se, 2)} (se)"
+            text += f" · {summary}"
+            spread_x.append(i + 0.32)
+            spread_y.append(runs.mean)
+            spread_se.append(runs.se)
+            spread_text.append(
+                f"<b>{label}</b>: trial {runs.trial} over {runs.n} runs<br>"
+                f"mean {esc(metric)} = {fmt(runs.mean)} ± {fmt(runs.se, 2)} (se)<br>"
+                f"sd {fmt(runs.std, 2)} · best single run {fmt(group.best_score)}"
+            )
         if group.best_at_boundary:
             edges = ", ".join(esc(a) for a in group.best_at_boundary)
             text += f"<br>at the edge of: {edges}"
@@ -122,6 +155,25 @@ def isolation_figure(result: IsolationResult, *, metric: str, goal: str) -> go.F
             ),
         ]
     )
+    if spread_x:
+        fig.add_trace(
+            go.Scatter(
+                x=spread_x,
+                y=spread_y,
+                mode="markers",
+                name="best trial's reruns: mean ± se",
+                marker={"symbol": "circle", "size": 9, "color": RERUN},
+                error_y={
+                    "type": "data",
+                    "array": spread_se,
+                    "color": RERUN,
+                    "thickness": 2,
+                    "width": 6,
+                },
+                text=spread_text,
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
     if winner is not None:  # last: on top of everything
         fig.add_trace(winner)
 

@@ -30,6 +30,7 @@ RED = "#d1332e"
 GREY = "#a3acb9"
 ORANGE = "#e8731a"
 GREEN = "#2e9e6a"
+RERUN = "#7b3f98"  # runs of one configuration (scitune reseed): apart from blues, gold and red
 
 # Okabe-Ito, reordered for contrast on white (no yellow): distinguishable with colour blindness.
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#000000", "#999933")

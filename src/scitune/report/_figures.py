@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from datetime import datetime
 from functools import partial
 from typing import Any
 
-import plotly.graph_objects as go
-
 from scitune.analysis._results import Analysis
 from scitune.analysis._snapshot import StudySnapshot
-from scitune.errors import ScituneWarning
 from scitune.plots import (
     all_curves_figure,
     axis_figure,
@@ -24,34 +20,28 @@ from scitune.plots import (
     isolation_figure,
     trial_params,
 )
+from scitune.report._parts import Plot, PlotSection, draw, failed
+from scitune.report._project import ProjectRecords, project_section
+from scitune.report._variance import variance_section
 
 __all__ = ["Plot", "PlotSection", "report_figures"]
 
 MAX_BEST_CURVES = 8  # one colour each in the palette
 
 
-@dataclass
-class Plot:
-    """One figure, or why it could not be drawn."""
-
-    figure: go.Figure | None
-    wide: bool = False
-    error: str | None = None
-    name: str = ""
-
-
-@dataclass
-class PlotSection:
-    anchor: str
-    title: str
-    intro: str
-    plots: list[Plot] = field(default_factory=list)
-
-
 def report_figures(
-    analysis: Analysis, snapshot: StudySnapshot, settings: Mapping[str, Any]
+    analysis: Analysis,
+    snapshot: StudySnapshot,
+    settings: Mapping[str, Any],
+    *,
+    project: ProjectRecords | None = None,
+    now: datetime | None = None,
 ) -> list[PlotSection]:
-    """The report's plot sections, in reading order; empty sections are left out."""
+    """The report's plot sections, in reading order; empty sections are left out.
+
+    With ``project``, a last section shows its rounds and decisions (``now``: where an open
+    round ends on the timeline; default: the current time).
+    """
     metric, goal = analysis.metric, analysis.direction
     params = trial_params(snapshot)
     train_metric = snapshot.train_metric(settings.get("train_metric"))
@@ -65,7 +55,7 @@ def report_figures(
     )
     for axis in analysis.axes:
         space.plots.append(
-            _draw(
+            draw(
                 f"axis {axis.key}",
                 partial(axis_figure, axis, metric=metric, goal=goal, params=params),
             )
@@ -79,9 +69,15 @@ def report_figures(
     )
     for result in analysis.isolation:
         isolation.plots.append(
-            _draw(
+            draw(
                 f"isolation {result.name}",
-                partial(isolation_figure, result, metric=metric, goal=goal),
+                partial(
+                    isolation_figure,
+                    result,
+                    metric=metric,
+                    goal=goal,
+                    variance=analysis.config_variance,
+                ),
             )
         )
 
@@ -93,7 +89,7 @@ def report_figures(
     if analysis.best_of_k is not None and analysis.best_of_k.k:
         bok = analysis.best_of_k
         density.plots.append(
-            _draw("best of k", lambda: best_of_k_figure(bok, metric=metric, goal=goal))
+            draw("best of k", lambda: best_of_k_figure(bok, metric=metric, goal=goal))
         )
 
     curves = PlotSection(
@@ -110,7 +106,7 @@ def report_figures(
         labels = {n: f"best {i + 1}" for i, n in enumerate(chosen)}
     if chosen:
         curves.plots.append(
-            _draw(
+            draw(
                 "best curves",
                 lambda: curves_figure(
                     snapshot, chosen, metric=metric, train_metric=train_metric, labels=labels
@@ -120,10 +116,10 @@ def report_figures(
         )
     if any(metric in per for per in snapshot.curves.values()):
         curves.plots.append(
-            _draw("overlay", lambda: curves_overlay_figure(snapshot, metric=metric), wide=True)
+            draw("overlay", lambda: curves_overlay_figure(snapshot, metric=metric), wide=True)
         )
         curves.plots.append(
-            _draw("small multiples", lambda: all_curves_figure(snapshot, metric=metric), wide=True)
+            draw("small multiples", lambda: all_curves_figure(snapshot, metric=metric), wide=True)
         )
 
     length = PlotSection(
@@ -137,7 +133,7 @@ def report_figures(
         early = float(settings.get("best_step_early", 0.1))
         late = float(settings.get("best_step_late", 0.25))
         length.plots.append(
-            _draw("best step", lambda: best_step_figure(steps, early=early, late=late))
+            draw("best step", lambda: best_step_figure(steps, early=early, late=late))
         )
 
     stability = PlotSection(
@@ -152,20 +148,12 @@ def report_figures(
             over, hist = grad_norm_figures(snapshot, summary)
             stability.plots += [Plot(over, name="grad norm"), Plot(hist, name="grad histogram")]
         except Exception as exc:  # one broken plot must not cost the whole report
-            stability.plots.append(_failed("gradient norms", exc))
+            stability.plots.append(failed("gradient norms", exc))
 
-    sections = [space, isolation, density, curves, length, stability]
-    return [s for s in sections if s.plots]
-
-
-def _draw(name: str, build: Callable[[], go.Figure], *, wide: bool = False) -> Plot:
-    try:
-        return Plot(build(), wide=wide, name=name)
-    except Exception as exc:  # one broken plot must not cost the whole report
-        return _failed(name, exc)
-
-
-def _failed(name: str, exc: Exception) -> Plot:
-    message = f"could not draw {name}: {type(exc).__name__}: {exc}"
-    warnings.warn(f"scitune report: {message}", ScituneWarning, stacklevel=3)
-    return Plot(None, error=message, name=name)
+    variance = variance_section(analysis, params)
+    sections = [space, isolation, variance, density, curves, length, stability]
+    if project is not None:
+        sections.append(
+            project_section(project, study=analysis.study, now=now or datetime.now().astimezone())
+        )
+    return [s for s in sections if s is not None and s.plots]
