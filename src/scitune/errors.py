@@ -12,6 +12,7 @@ __all__ = [
     "EntrypointError",
     "EvidenceError",
     "Infeasible",
+    "IntegrationError",
     "InvalidSpaceError",
     "NotInTrialError",
     "ProtocolError",
@@ -75,6 +76,14 @@ class EntrypointError(ScituneError, ValueError):
 
 class EvidenceError(ScituneError, ValueError):
     """Samples that cannot be compared or summarised (an empty side, a bad confidence or cost)."""
+
+
+class IntegrationError(ScituneError, ValueError):
+    """A framework helper (``scitune.integrations``) got an argument it cannot use.
+
+    For example a learning-rate schedule with ``total_steps = 0``, a clipping threshold that is
+    not positive, or a host memory limit below what the process already uses.
+    """
 
 
 class ProtocolError(ScituneError, ValueError):

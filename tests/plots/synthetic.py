@@ -6,9 +6,10 @@ so the renderers are tested against the shared records alone.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -24,12 +25,14 @@ from scitune.analysis._results import (
     GradNormSummary,
     IsolationGroup,
     IsolationResult,
+    to_jsonable,
 )
 from scitune.analysis._snapshot import StudySnapshot
+from scitune.evidence import ConfigVariance, StudyVariance, compare_samples
 from scitune.scoring import score
 from scitune.space import ChoiceDomain, FloatDomain, Value
 from scitune.spec import StudySpec
-from scitune.storage import Curve, FrozenTrial, TrialState
+from scitune.storage import Curve, DecisionRecord, FrozenTrial, RoundRecord, TrialState
 
 XSS = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(2)>"
@@ -47,9 +50,18 @@ class Synthetic:
 
 
 def make_study(
-    *, per_value: int = 30, hostile: bool = False, seed: int = 0, steps: int = 2000
+    *,
+    per_value: int = 30,
+    hostile: bool = False,
+    seed: int = 0,
+    steps: int = 2000,
+    reruns: int = 0,
 ) -> Synthetic:
-    """A per-value study of dropout (3 values) with lr, wd and a conditional beta1."""
+    """A per-value study of dropout (3 values) with lr, wd and a conditional beta1.
+
+    ``reruns`` > 0 retrains the best trial of each dropout value that many times (as
+    ``scitune reseed`` would) and fills ``config_variance`` and ``study_variance``.
+    """
     rng = np.random.default_rng(seed)
     metric = f"dev_error{IMG}" if hostile else "dev_error"
     train_metric = "train_loss"
@@ -172,19 +184,213 @@ def make_study(
             )
             curves[1000 + number] = trial_curves
     snapshot = StudySnapshot.build(spec, trials, curves)
+    if reruns:
+        snapshot = _reseed(snapshot, reruns, metric, rng)
     analysis = _analysis(snapshot, metric, hostile=hostile, rng=rng)
+    if reruns:
+        analysis = dataclasses.replace(
+            analysis,
+            config_variance=_config_variance(snapshot),
+            study_variance=_study_variance(snapshot, hostile=hostile),
+        )
     return Synthetic(analysis, snapshot, metric, train_metric)
+
+
+def _reseed(
+    snapshot: StudySnapshot, reruns: int, metric: str, rng: np.random.Generator
+) -> StudySnapshot:
+    """The best trial of each dropout value, trained again ``reruns`` times with new seeds."""
+    trials = list(snapshot.trials)
+    curves = dict(snapshot.curves)
+    number = max(t.number for t in trials)
+    ranked = snapshot.ranked()
+    best = [next(t for t in ranked if t.params["dropout"] == d) for d in (0.0, 0.1, 0.3)]
+    for original in best:
+        for k in range(reruns):
+            number += 1
+            own = dict(curves[original.id])
+            shift = float(rng.normal(0, 0.004))
+            own[metric] = Curve(own[metric].steps, own[metric].values + shift)
+            s = score(own[metric])
+            assert s is not None
+            trials.append(
+                dataclasses.replace(
+                    original,
+                    id=1000 + number,
+                    number=number,
+                    seed=10_000 + k,
+                    parent_number=original.number,
+                    value=s.value,
+                    value_step=s.step,
+                )
+            )
+            curves[1000 + number] = own
+    return StudySnapshot.build(snapshot.spec, trials, curves)
+
+
+def _config_variance(snapshot: StudySnapshot) -> tuple[ConfigVariance, ...]:
+    """Every ranked configuration with its runs, best mean first (as the analysis fills it)."""
+    runs: dict[int, list[FrozenTrial]] = {}
+    for t in snapshot.ranked():
+        runs.setdefault(t.parent_number or t.number, []).append(t)
+    out = []
+    for root, members in runs.items():
+        members.sort(key=lambda t: t.number)
+        values = np.array([t.value or 0.0 for t in members])
+        std = float(np.std(values, ddof=1)) if len(values) > 1 else None
+        original = next(t for t in snapshot.trials if t.number == root)
+        out.append(
+            ConfigVariance(
+                trial=root,
+                params=dict(original.params),
+                trial_numbers=tuple(t.number for t in members),
+                values=tuple(float(v) for v in values),
+                n=len(values),
+                mean=float(values.mean()),
+                std=std,
+                se=std / math.sqrt(len(values)) if std is not None else None,
+            )
+        )
+    return tuple(sorted(out, key=lambda v: (v.mean, v.trial)))
+
+
+def _study_variance(snapshot: StudySnapshot, *, hostile: bool) -> StudyVariance:
+    design = snapshot.design().ranked()
+    winner = design[0]
+    shares = {
+        "0": 0.08,
+        "0.1": 0.67,
+        "0.3": 0.25,
+        **({IMG: 0.0} if hostile else {}),
+    }
+    return StudyVariance(
+        samples=1000,
+        winner_share={design[0].number: 0.58, design[1].number: 0.31, design[2].number: 0.12},
+        scientific_share={"dropout": shares},
+        top_share=0.58,
+        winner=winner.number,
+        n_trials=len(snapshot.design().trials),
+        noise_sd=0.004,
+        winner_labels={"dropout": f"{winner.params['dropout']:.3g}"},
+    )
+
+
+def make_project(
+    study: str, *, hostile: bool = False
+) -> tuple[tuple[RoundRecord, ...], tuple[DecisionRecord, ...]]:
+    """Three rounds (two closed) and six decisions: two adoptions (the first without a
+    baseline to compare with), a forced adoption, and rejected ideas (one with no interval).
+
+    Returns ``(rounds, decisions)``; ``study`` is attached to the open round.
+    """
+    # Recent, so that the open round does not dwarf the closed ones on the timeline.
+    today = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
+    t0 = today - timedelta(days=8)
+    day = timedelta(days=1)
+    bad = f" {XSS} {IMG}" if hostile else ""
+    base: dict[str, Value] = {"learning_rate": 0.01, "dropout": 0.0, "activation": "relu"}
+    lr = {**base, "learning_rate": 0.03}
+    wd = {**lr, "weight_decay": 1e-3}
+    drop = {**lr, "dropout": 0.1, "activation": IMG if hostile else "gelu"}
+
+    def evidence(
+        baseline: list[float], candidate: list[float], cost: float = 0.0, label: str = "cand"
+    ) -> dict[str, Any]:
+        c = compare_samples(
+            baseline,
+            candidate,
+            metric="dev_error",
+            goal="minimize",
+            baseline_label="baseline",
+            candidate_label=label + (QUOTES if hostile else ""),
+            cost=cost,
+        )
+        return {"runs": len(candidate), "scores": candidate, "comparison": to_jsonable(c)}
+
+    def decision(
+        i: int, kind: str, params: dict[str, Value], ev: dict[str, Any], **kw: Any
+    ) -> DecisionRecord:
+        return DecisionRecord(
+            kind=kind,
+            params=params,
+            evidence=ev,
+            metric="dev_error",
+            id=i,
+            created_at=t0 + i * day + timedelta(hours=3),
+            **kw,
+        )
+
+    forced = evidence([0.071, 0.074, 0.069], [0.068, 0.071, 0.070], cost=0.002, label="drop")
+    forced["forced"] = True
+    decisions = (
+        decision(
+            1, "adopt", base, {"runs": 3, "scores": [0.09, 0.092, 0.088]},
+            study="cnn-lr", trial_number=4, value=0.09, round_number=1,
+            notes="the paper's default CNN",
+        ),
+        decision(
+            2, "adopt", lr, evidence([0.09, 0.092, 0.088], [0.071, 0.074, 0.069], label="lr"),
+            study="cnn-lr", trial_number=11, value=0.0713, round_number=1,
+            notes="a larger learning rate, with warmup",
+        ),
+        decision(
+            3, "reject", wd, evidence([0.071, 0.074, 0.069], [0.070, 0.075, 0.068], label="wd"),
+            study="cnn-wd", trial_number=3, value=0.071, round_number=2,
+            notes="weight decay: inside the retrain noise",
+        ),
+        decision(
+            4, "reject", {**wd, "weight_decay": 1e-2},
+            evidence([0.071, 0.074, 0.069], [0.079], label="wd-big"),
+            study="cnn-wd", trial_number=9, value=0.079, round_number=2,
+            notes="one run only" + bad,
+        ),
+        decision(
+            5, "adopt", drop, forced, study=study, trial_number=7, value=0.0697,
+            round_number=3, notes="adopted before the reruns were in" + bad,
+        ),
+        decision(
+            6, "reject", {**drop, "dropout": 0.3},
+            evidence([0.068, 0.071, 0.070], [0.081, 0.083, 0.080], label="drop-0.3"),
+            study=study, trial_number=21, value=0.0813, round_number=3,
+            notes=f"too much dropout{CLOSE if hostile else ''}",
+        ),
+    )  # fmt: skip
+    rounds = (
+        RoundRecord(
+            number=1, goal="Find a learning rate that trains the CNN stably", state="closed",
+            created_at=t0, studies=("cnn-lr",), closed_at=t0 + 2 * day,
+            decision="adopt cnn-lr#11", notes="warmup fixed the early divergence",
+            findings={"cnn-lr": {"counts": {"COMPLETE": 40}, "findings": [
+                {"code": "boundary.near_edge", "severity": "warning", "message": "m"},
+                {"code": "density.more_trials", "severity": "info", "message": "m"},
+            ]}},
+        ),
+        RoundRecord(
+            number=2, goal="Does weight decay help?", state="closed",
+            created_at=t0 + 2 * day + timedelta(hours=1), studies=("cnn-wd",),
+            closed_at=t0 + 4 * day, decision="keep the baseline",
+            notes="neither setting beats the retrain noise\nsecond line of notes",
+        ),
+        RoundRecord(
+            number=3, goal=("Does dropout help?" + bad) if hostile else "Does dropout help?",
+            state="open", created_at=t0 + 4 * day + timedelta(hours=2),
+            studies=(study, "cnn-dropout-wide"),
+            decision=None, notes=(f"draft {CLOSE} {QUOTES}" if hostile else None),
+        ),
+    )  # fmt: skip
+    return rounds, decisions
 
 
 def _analysis(
     snapshot: StudySnapshot, metric: str, *, hostile: bool, rng: np.random.Generator
 ) -> Analysis:
     spec = snapshot.spec
-    ranked = snapshot.ranked()
-    ranked_ids = {t.id for t in ranked}
     counts: dict[str, int] = {}
     for t in snapshot.trials:
         counts[t.state.value] = counts.get(t.state.value, 0) + 1
+    snapshot = snapshot.design()  # the search checks read the design, reruns left out
+    ranked = snapshot.ranked()
+    ranked_ids = {t.id for t in ranked}
 
     def points(name: str, domain: Any) -> tuple[AxisPoint, ...]:
         return tuple(

@@ -14,12 +14,12 @@ from scitune.plots._style import (
     GOLD,
     INK,
     MUTED,
+    RERUN,
     better_word,
     esc,
     fmt,
     layout,
     params_text,
-    RERUN,
     short,
 )
 from scitune.space import Value
@@ -108,8 +108,7 @@ def trial_variance_figure(
     fig.update_layout(
         **layout(
             "Trial variance: the same configuration trained again",
-            "each dot is one run with its own seed; the bar is the mean ± standard error "
-            f"(best mean first){shown_note}",
+            f"dot: one run, its own seed · bar: mean ± standard error{shown_note}",
         ),
         xaxis={
             "tickmode": "array",
@@ -174,7 +173,7 @@ def winner_share_figure(
         ),
         xaxis={"type": "category", "title": {"text": "configuration (gold: the observed winner)"}},
         yaxis={
-            "title": {"text": "share of the redraws it is in that it wins"},
+            "title": {"text": "wins (share of its redraws)"},
             "range": [0, 1.12],
             "tickformat": ".0%",
         },

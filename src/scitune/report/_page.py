@@ -113,6 +113,51 @@ details > summary h2 { display:inline-flex; }
 details > summary h2::before { content:"▸"; color:var(--muted); }
 details[open] > summary h2::before { content:"▾"; }
 .changed { font-size:11px; background:#fdf1dc; color:#8a5a00; padding:0 6px; border-radius:8px; }
+.html-card { min-width:0; }
+.html-card.wide { grid-column:1/-1; }
+.tablewrap-x { overflow-x:auto; }
+table.data { border-collapse:collapse; width:100%; font-size:13px;
+  font-variant-numeric:tabular-nums; }
+table.data th { text-align:left; font-weight:600; color:var(--muted); font-size:12px;
+  padding:4px 10px 4px 0; border-bottom:1px solid var(--line); white-space:nowrap; }
+table.data td { padding:6px 10px 6px 0; border-bottom:1px solid #f0f2f4; vertical-align:top;
+  overflow-wrap:anywhere; }
+table.data .n { text-align:right; white-space:nowrap; }
+table.data td.when { white-space:nowrap; }
+table.data td.notes-cell { max-width:320px; white-space:pre-wrap; }
+table.data details.raw ul { margin:4px 0 0; padding-left:18px; }
+svg.strip { display:block; }
+.diffs { display:flex; flex-wrap:wrap; gap:4px; }
+.diff, .chip { font-size:12px; background:var(--bg); border:1px solid var(--line);
+  border-radius:4px; padding:0 6px; overflow-wrap:anywhere; }
+.diff b { font-weight:600; color:var(--muted); margin-right:3px; }
+.chip { margin-right:4px; display:inline-block; }
+.chip-here { border-color:var(--blue); color:var(--blue); font-weight:600; }
+.chip-adopt { border-color:#c6ebd4; background:#f0faf4; }
+.chip-reject { border-color:#f5c6c6; background:#fdf3f3; }
+.pill { font-size:11px; font-weight:700; padding:1px 8px; border-radius:10px;
+  white-space:nowrap; margin-left:6px; }
+.pill-open { background:#e3edf9; color:#1d4e89; }
+.pill-closed { background:#eef0f3; color:#52606d; }
+.pill-here { background:var(--blue); color:#fff; }
+.pill-forced { background:#fdf1dc; color:#8a5a00; border:1px solid #e8731a; }
+.verdict { font-size:11.5px; font-weight:700; padding:1px 7px; border-radius:10px;
+  color:#fff; background:var(--muted); white-space:nowrap; }
+.verdict.v-adopt { background:var(--ok); } .verdict.v-worse { background:var(--crit); }
+ol.rounds { list-style:none; margin:0; padding:0; }
+li.round { border-left:3px solid var(--line); padding:6px 0 10px 14px; margin-left:4px;
+  position:relative; }
+li.round::before { content:""; position:absolute; left:-8px; top:11px; width:11px; height:11px;
+  border-radius:50%; background:#fff; border:2px solid #9aa5b1; }
+li.round.current { border-left-color:var(--blue); background:#f5f9fe; border-radius:0 6px 6px 0; }
+li.round.current::before { border-color:var(--blue); background:var(--blue); }
+.round-head { display:flex; align-items:baseline; flex-wrap:wrap; gap:2px; }
+.round-head .dates { margin-left:12px; font-size:12.5px; }
+.round-goal { margin:4px 0 6px; font-size:15px; overflow-wrap:anywhere; }
+.round-row { margin:3px 0; font-size:13px; overflow-wrap:anywhere; }
+.round-row .k { color:var(--muted); font-size:12px; display:inline-block; min-width:130px; }
+.notes { white-space:pre-wrap; margin:6px 0 0; padding:6px 10px; background:var(--bg);
+  border-radius:4px; font-size:13px; overflow-wrap:anywhere; }
 footer { max-width:1320px; margin:0 auto; padding:0 24px 32px; color:var(--muted);
   font-size:12px; }
 """

@@ -10,11 +10,12 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, cast
 
 from scitune.evidence import Comparison, SampleSummary
 from scitune.report._embed import h
-from scitune.report._figures import Plot, PlotSection, draw
+from scitune.report._parts import Plot, PlotSection, draw
 from scitune.report._sections import num, value_text
 from scitune.space import Value
 from scitune.storage import DecisionRecord, RoundRecord
@@ -103,18 +104,14 @@ def project_section(project: ProjectRecords, *, study: str, now: datetime) -> Pl
                 if kind == "adopt"
                 else "Each rejected idea against the baseline of its day"
             )
-            section.plots.append(
-                draw(
-                    f"{title.lower()} intervals",
-                    lambda rows=rows, t=figure_title: comparisons_figure(  # type: ignore[misc]
-                        rows,
-                        title=t,
-                        subtitle="point: observed improvement · bar: confidence interval · "
-                        "colour: the verdict",
-                    ),
-                    wide=True,
-                )
+            build = partial(
+                comparisons_figure,
+                rows,
+                title=figure_title,
+                subtitle="point: the observed improvement · bar: its confidence interval · "
+                "colour: the verdict",
             )
+            section.plots.append(draw(f"{title.lower()} intervals", build, wide=True))
     return section
 
 
@@ -253,10 +250,13 @@ def _rounds_html(project: ProjectRecords, study: str, current: set[int]) -> str:
             tags += "<span class='pill pill-here'>this study's round</span>"
         dates = f"opened {h(_when(r.created_at))}"
         dates += f" · closed {h(_when(r.closed_at))}" if r.closed_at else " · still open"
-        studies = "".join(
-            f"<span class='chip{' chip-here' if s == study else ''}'>{h(s)}</span>"
-            for s in r.studies
-        ) or "<span class='muted'>no study attached</span>"
+        studies = (
+            "".join(
+                f"<span class='chip{' chip-here' if s == study else ''}'>{h(s)}</span>"
+                for s in r.studies
+            )
+            or "<span class='muted'>no study attached</span>"
+        )
         lines = [
             f"<div class='round-head'><b>Round {r.number}</b>{tags}"
             f"<span class='muted dates'>{dates}</span></div>",
@@ -303,8 +303,7 @@ def _closing_findings(findings: Mapping[str, Any]) -> str:
         )
         parts.append(f"<span class='chip'>{h(name)}: {h(tally or 'no finding')}</span>")
     return (
-        "<div class='round-row'><span class='k'>findings at closing</span>"
-        f"{''.join(parts)}</div>"
+        f"<div class='round-row'><span class='k'>findings at closing</span>{''.join(parts)}</div>"
     )
 
 
@@ -329,7 +328,7 @@ def _decisions_html(title: str, entries: Sequence[_Entry], empty: str) -> str:
         rows.append(
             "<tr>"
             f"<td class='n'>#{d.id}</td>"
-            f"<td>{h(_when(d.created_at))}<div class='muted'>{h(where)}</div></td>"
+            f"<td class='when'>{h(_when(d.created_at))}<div class='muted'>{h(where)}</div></td>"
             f"<td>{h(_config(d))}{tag}</td>"
             f"<td class='n'>{score}</td>"
             f"<td>{_diff_html(e)}</td>"
@@ -351,8 +350,7 @@ def _decisions_html(title: str, entries: Sequence[_Entry], empty: str) -> str:
 
 def _diff_html(e: _Entry) -> str:
     every = "".join(
-        f"<tr><th>{h(k)}</th><td>{h(value_text(v))}</td></tr>"
-        for k, v in e.decision.params.items()
+        f"<tr><th>{h(k)}</th><td>{h(value_text(v))}</td></tr>" for k, v in e.decision.params.items()
     )
     full = (
         f"<details class='raw'><summary>all parameters</summary><table class='kv'>{every}"
@@ -379,10 +377,11 @@ def _diff_html(e: _Entry) -> str:
 def _evidence_html(e: _Entry) -> str:
     c = e.comparison
     if c is None:
-        why = "no comparison" + (
-            " (forced)" if e.forced else " (no baseline to compare with)" if e.previous is None
-            else ""
-        )
+        why = "no comparison"
+        if e.forced:
+            why += " (forced)"
+        elif e.previous is None:
+            why += " (no baseline to compare with)"
         return f"<span class='muted'>{h(why)}</span>"
     verdict = c.verdict.replace(" ", "-")
     lines = [f"<span class='verdict v-{h(verdict)}'>{h(c.verdict)}</span>"]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from scitune.analysis._results import SEVERITY_ORDER, Analysis, Finding, to_jsonable
 from scitune.analysis._snapshot import StudySnapshot
 from scitune.report._embed import h
 from scitune.space import ChoiceDomain, Domain, FloatDomain, IntDomain, Value
+
+if TYPE_CHECKING:
+    from scitune.evidence import ConfigVariance
 
 __all__ = ["findings_html", "settings_html", "summary_html"]
 
@@ -29,7 +32,10 @@ def value_text(v: Value) -> str:
     return num(v) if isinstance(v, float) else str(v)
 
 
-def summary_html(analysis: Analysis, snapshot: StudySnapshot) -> str:
+def summary_html(
+    analysis: Analysis, snapshot: StudySnapshot, variance: Iterable[ConfigVariance] = ()
+) -> str:
+    """Goal, objective, trial counts, the best configuration (with its reruns' mean), budget."""
     spec = snapshot.spec
     objective = spec.objective
     counts = dict(analysis.counts)
@@ -53,17 +59,21 @@ def summary_html(analysis: Analysis, snapshot: StudySnapshot) -> str:
         ),
     ]
     best_block = ""
-    if ranked:
-        best = ranked[0]
-        cards.append(
-            _card(
-                "best score",
-                num(best.value),
-                f"trial {best.number} at step {best.value_step:,}"
-                if best.value_step is not None
-                else f"trial {best.number}",
-            )
+    design = snapshot.design().ranked()  # a rerun is its configuration's run, not a new best
+    if design:
+        best = design[0]
+        detail = (
+            f"trial {best.number} at step {best.value_step:,}"
+            if best.value_step is not None
+            else f"trial {best.number}"
         )
+        runs = next((v for v in variance if v.trial == best.number and v.n >= 2), None)
+        if runs is not None:
+            detail += (
+                f" · {runs.n} runs: mean {num(runs.mean)} ± {num(runs.se, 2)} (se), "
+                f"sd {num(runs.std, 2)}"
+            )
+        cards.append(_card("best score", num(best.value), detail))
         rows = "".join(
             f"<tr><th>{h(k)}</th><td>{h(value_text(v))}</td></tr>" for k, v in best.params.items()
         )

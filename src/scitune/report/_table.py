@@ -17,7 +17,10 @@ STDERR_BUDGET = 1_000_000
 
 
 def table_data(snapshot: StudySnapshot, metric: str) -> dict[str, Any]:
-    """Columns and rows (plain values, not HTML: the page sets them as text)."""
+    """Columns and rows (plain values, not HTML: the page sets them as text).
+
+    A study with reruns (``scitune reseed``) gets a "rerun of" column: the trial repeated.
+    """
     params = trial_params(snapshot)
     names: list[str] = []
     for p in params.values():
@@ -25,6 +28,7 @@ def table_data(snapshot: StudySnapshot, metric: str) -> dict[str, Any]:
             if name not in names:
                 names.append(name)
     ranks = {t.number: i + 1 for i, t in enumerate(snapshot.ranked())}
+    reruns = any(t.parent_number is not None for t in snapshot.trials)
     rows: list[list[Any]] = []
     budget = STDERR_BUDGET
     omitted = 0
@@ -50,12 +54,22 @@ def table_data(snapshot: StudySnapshot, metric: str) -> dict[str, Any]:
                 t.value_step,
                 ranks.get(t.number),
                 *[p.get(name) for name in names],
+                *([t.parent_number] if reruns else []),
                 reason,
                 stderr,
             ]
         )
     return {
-        "columns": ["trial", "state", metric, "step", "rank", *names, "reason"],
+        "columns": [
+            "trial",
+            "state",
+            metric,
+            "step",
+            "rank",
+            *names,
+            *(["rerun of"] if reruns else []),
+            "reason",
+        ],
         "params": len(names),
         "rows": rows,
         "stderr_omitted": omitted,

@@ -16,6 +16,7 @@ from scitune.plots._axis import HOVER_META
 from scitune.report._embed import csp_hash, h, json_block, json_element
 from scitune.report._figures import Plot, PlotSection, report_figures
 from scitune.report._page import CSS, SCRIPT
+from scitune.report._project import ProjectRecords
 from scitune.report._sections import findings_html, settings_html, summary_html
 from scitune.report._table import table_data
 
@@ -28,6 +29,7 @@ def write_report(
     path: str | os.PathLike[str],
     *,
     config_settings: Mapping[str, Any] | None = None,
+    project: ProjectRecords | None = None,
 ) -> Path:
     """Write the study's report to ``path``: one HTML file that works offline.
 
@@ -39,6 +41,9 @@ def write_report(
         snapshot: the study it was computed from (curves, trial parameters).
         path: the file to write; parent folders are created.
         config_settings: the analysis settings to list (default: ``analysis.settings``).
+        project: the project's rounds and decisions (read from the store by the caller): a
+            Project section shows the rounds, the baseline's lineage and the rejected ideas.
+            ``None`` leaves the section out.
 
     Returns:
         The path written.
@@ -46,10 +51,15 @@ def write_report(
     Example:
         >>> write_report(analysis, snapshot, "report.html")  # doctest: +SKIP
         PosixPath('report.html')
+        >>> project = ProjectRecords(
+        ...     tuple(store.list_rounds()), tuple(store.list_decisions())
+        ... )  # doctest: +SKIP
+        >>> write_report(analysis, snapshot, "report.html", project=project)  # doctest: +SKIP
+        PosixPath('report.html')
     """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    text = render_report(analysis, snapshot, config_settings=config_settings)
+    text = render_report(analysis, snapshot, config_settings=config_settings, project=project)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(out)
@@ -61,12 +71,14 @@ def render_report(
     snapshot: StudySnapshot,
     *,
     config_settings: Mapping[str, Any] | None = None,
+    project: ProjectRecords | None = None,
 ) -> str:
     """The report as one HTML string (what :func:`write_report` writes)."""
     from plotly.offline import get_plotlyjs
 
     settings = dict(config_settings if config_settings is not None else analysis.settings)
-    sections = report_figures(analysis, snapshot, settings)
+    now = datetime.now().astimezone()
+    sections = report_figures(analysis, snapshot, settings, project=project, now=now)
     hover: dict[str, str] = {}
     blocks: list[str] = []
     counter = 0
@@ -97,7 +109,7 @@ def render_report(
     nav = [("summary", "Summary"), ("findings", "Findings")]
     nav += [(s.anchor, s.title) for s in sections]
     nav += [("trials", "Trials")]
-    generated = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    generated = now.strftime("%Y-%m-%d %H:%M %Z")
     study = h(analysis.study)
     omitted = (
         f" stderr of {table['stderr_omitted']} trials left out (size)."
@@ -114,7 +126,7 @@ def render_report(
             f"<span class='study'>{study}</span><nav>",
             "".join(f"<a href='#{a}'>{h(t)}</a>" for a, t in nav),
             "</nav></div></header><main>",
-            summary_html(analysis, snapshot),
+            summary_html(analysis, snapshot, analysis.config_variance),
             findings_html(analysis.findings),
             *blocks,
             "<section id='trials'><h2>Trials</h2>",
@@ -147,6 +159,8 @@ def _section(section: PlotSection, cards: list[str]) -> str:
 
 def _plot_card(plot: Plot, element_id: str, hover: dict[str, str]) -> str:
     wide = " wide" if plot.wide else ""
+    if plot.html is not None:
+        return f"<div class='html-card{wide}'>{plot.html}</div>"
     if plot.figure is None:
         return f"<div class='plot-card{wide}'><p class='plot-error'>{h(plot.error)}</p></div>"
     fig = plot.figure
