@@ -45,6 +45,20 @@ _ADAM_TIERS = (
 _ADAM_DEFAULTS = {"beta1": "0.9", "epsilon": "1e-8", "beta2": "0.999"}
 
 
+def adam_tunable(trials: int) -> tuple[str, ...]:
+    """Which Adam hyperparameters a budget of ``trials`` per scientific value supports (§2).
+
+    < 10 trials: the learning rate; 10-25: + beta1; 25+: + epsilon; from
+    ``ADAM_BETA2_TRIALS`` (our reading of "well past 25"): + beta2.
+    """
+    return next(tier for least, tier in reversed(_ADAM_TIERS) if trials >= least)
+
+
+def adam_default(name: str) -> str:
+    """Adam's usual fixed value for a hyperparameter the budget does not support tuning."""
+    return _ADAM_DEFAULTS[name]
+
+
 @dataclass(frozen=True)
 class _Tuned:
     role: str

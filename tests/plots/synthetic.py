@@ -316,7 +316,7 @@ def make_project(
             evidence=ev,
             metric="dev_error",
             id=i,
-            created_at=t0 + i * day + timedelta(hours=3),
+            created_at=t0 + timedelta(days=(0.5, 1.5, 2.8, 3.5, 5.0, 6.0)[i - 1]),
             **kw,
         )
 

@@ -389,19 +389,25 @@ def test_public_surface_is_pinned() -> None:
     import scitune.report
 
     assert set(scitune.plots.__all__) == {
+        "ComparisonRow",
         "all_curves_figure",
         "axis_figure",
         "best_of_k_figure",
         "best_step_figure",
+        "comparisons_figure",
         "curves_figure",
         "curves_overlay_figure",
         "downsample",
         "downsample_indices",
         "grad_norm_figures",
         "isolation_figure",
+        "rounds_figure",
+        "scientific_share_figure",
         "trial_params",
+        "trial_variance_figure",
+        "winner_share_figure",
     }
-    assert set(scitune.report.__all__) == {"render_report", "write_report"}
+    assert set(scitune.report.__all__) == {"ProjectRecords", "render_report", "write_report"}
 
 
 def test_analysis_and_cli_do_not_load_plotly() -> None:

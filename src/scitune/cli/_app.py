@@ -7,6 +7,7 @@ import typer
 from scitune.cli._analyze import analyze_cmd, report_cmd
 from scitune.cli._decide import adopt, baseline_app, compare, reject
 from scitune.cli._init import init
+from scitune.cli._recommend import recommend_app
 from scitune.cli._reseed import reseed
 from scitune.cli._round import round_app
 from scitune.cli._run import run
@@ -31,6 +32,7 @@ app.command("adopt")(adopt)
 app.command("reject")(reject)
 app.add_typer(baseline_app, name="baseline")
 app.add_typer(round_app, name="round")
+app.add_typer(recommend_app, name="recommend")
 
 
 def main() -> None:

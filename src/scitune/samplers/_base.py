@@ -23,15 +23,18 @@ __all__ = ["Observation", "Sampler", "Suggestion"]
 
 @dataclass(frozen=True)
 class Observation:
-    """A finished trial as a sampler sees it: its configuration and its score.
+    """A trial as a sampler sees it: its configuration and its score.
 
     ``value`` is ``None`` for a trial without a score; ``feasible`` is False for INFEASIBLE
-    trials (a constraint violation, not a bad score).
+    trials and for those that violate a satisficing constraint (a constraint violation, not a
+    bad score). ``pending`` marks a trial created but not finished (PENDING or RUNNING): an
+    adaptive sampler must not propose it again.
     """
 
     params: Mapping[str, Value]
     value: float | None
     feasible: bool = True
+    pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,12 +69,22 @@ class Sampler(abc.ABC):
         Args:
             space: what to search; conditional axes whose parent is in ``context`` or in the
                 space itself are switched on per configuration.
-            history: finished trials of the same space (ignored by non-adaptive samplers).
+            history: the trials of the same space so far, finished and pending (ignored by
+                non-adaptive samplers).
             n: how many configurations.
             state: the state returned by the previous call (``{}`` the first time).
             context: values fixed for this call (scientific and fixed values), which resolve
                 conditional axes but are not part of the returned configurations.
         """
+
+    def upfront(self, space: Space) -> int | None:
+        """How many configurations of ``space`` can be proposed before any result is known.
+
+        ``None`` (non-adaptive samplers): all of them, so a study creates its trials at once.
+        An adaptive sampler returns its exploration size; the trials after it are created a
+        few at a time, each batch with the results so far in ``history``.
+        """
+        return None
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
