@@ -29,7 +29,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +38,14 @@ from torch import nn
 import scitune
 from examples.mnist1d import data
 from examples.mnist1d.models import build_model, count_params
+from scitune.integrations.torch import (
+    LRSchedule,
+    ScheduleKind,
+    ThroughputMeter,
+    apply_lr,
+    grad_norm,
+    lr_schedule,
+)
 from scitune.trial import TrialContext
 
 __all__ = ["CHECKPOINT_NAME", "TrainConfig", "evaluate_test", "main", "run_standalone"]
@@ -129,17 +137,22 @@ class TrainConfig:
     def width(self) -> int:
         return self.channels if self.model == "cnn" else self.hidden
 
+    def schedule(self, total_steps: int) -> LRSchedule:
+        """The learning rate by update: linear warmup, then ``lr_schedule`` decaying to 0.
+
+        ``schedule(k)`` is the rate of the update after ``k`` completed ones; a decay reaches 0
+        only after the last update, so the last update keeps a small rate.
+        """
+        return lr_schedule(
+            cast(ScheduleKind, self.lr_schedule),
+            base_lr=self.learning_rate,
+            total_steps=total_steps,
+            warmup_steps=self.warmup_steps,
+        )
+
     def lr_at(self, step: int, total_steps: int) -> float:
         """Learning rate of update ``step`` (1-based): linear warmup, then the schedule."""
-        if step <= self.warmup_steps:
-            return self.learning_rate * step / self.warmup_steps
-        # Progress through the post-warmup steps, in [0, 1): the last update keeps a small lr.
-        progress = (step - 1 - self.warmup_steps) / max(1, total_steps - self.warmup_steps)
-        if self.lr_schedule == "linear":
-            return self.learning_rate * (1.0 - progress)
-        if self.lr_schedule == "cosine":
-            return self.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
-        return self.learning_rate
+        return self.schedule(total_steps)(step - 1)
 
 
 # A 10-class classifier that predicts uniformly has cross-entropy ln 10.
@@ -175,12 +188,12 @@ def main(trial: scitune.Trial) -> None:
     best_dev_error = math.inf
 
     batches = _Batches(len(train), config.batch_size, seed=trial.seed)
-    loss_sum, interval_steps, train_seconds = 0.0, 0, 0.0
+    schedule = config.schedule(total_steps)
+    loss_sum, interval_steps = 0.0, 0
+    meter = ThroughputMeter()  # training time only: paused for evaluation, reset per interval
     for step in range(1, total_steps + 1):
-        started = time.perf_counter()
-        lr = config.lr_at(step, total_steps)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        lr = schedule(step - 1)
+        apply_lr(optimizer, lr)
         model.train()
         index = batches.next()
         loss = F.cross_entropy(model(train.x[index]), train.y[index])
@@ -189,17 +202,18 @@ def main(trial: scitune.Trial) -> None:
         is_eval_step = step % eval_every == 0 or step == total_steps
         loss_value = loss.item()
         finite = math.isfinite(loss_value)
-        grad_norm = _grad_norm(model) if is_eval_step or not finite else math.nan
+        norm = grad_norm(model) if is_eval_step or not finite else math.nan
         loss_sum += loss_value
         interval_steps += 1
         if not finite:  # report the partial interval, then stop: the run has diverged
-            trial.report(step, train_loss=loss_sum / interval_steps, grad_norm=grad_norm, lr=lr)
+            trial.report(step, train_loss=loss_sum / interval_steps, grad_norm=norm, lr=lr)
             raise scitune.Infeasible(f"training loss became {loss_value} at step {step}")
         optimizer.step()
-        train_seconds += time.perf_counter() - started
+        meter.step(config.batch_size)
         if not is_eval_step:
             continue
 
+        meter.pause()
         dev_loss, dev_error = _evaluate(model, dev)
         _, train_error = _evaluate(model, train)
         trial.report(
@@ -208,9 +222,9 @@ def main(trial: scitune.Trial) -> None:
             train_error=train_error,
             dev_error=dev_error,
             dev_loss=dev_loss,
-            grad_norm=grad_norm,
+            grad_norm=norm,
             lr=lr,
-            examples_per_second=interval_steps * config.batch_size / max(train_seconds, 1e-9),
+            examples_per_second=meter.examples_per_second,
         )
         if step >= COLLAPSE_AFTER * total_steps and loss_sum / interval_steps >= CHANCE_LOSS:
             # The playbook counts an "uncharacteristically high loss" as infeasible (§5): a
@@ -224,7 +238,8 @@ def main(trial: scitune.Trial) -> None:
             best_dev_error = dev_error
             _save_atomically(model.state_dict(), checkpoint)
             trial.checkpoint(step, checkpoint, dev_error=dev_error, dev_loss=dev_loss)
-        loss_sum, interval_steps, train_seconds = 0.0, 0, 0.0
+        loss_sum, interval_steps = 0.0, 0
+        meter.reset()
 
 
 def evaluate_test(
@@ -294,11 +309,6 @@ def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
         nesterov=config.optimizer == "nesterov",
         weight_decay=config.weight_decay,
     )
-
-
-def _grad_norm(model: nn.Module) -> float:
-    norms = [p.grad.detach().norm() for p in model.parameters() if p.grad is not None]
-    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
 
 
 @torch.no_grad()

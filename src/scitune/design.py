@@ -10,13 +10,13 @@ scientific axes too, so the quasi-random sequence covers scientific values unifo
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from scitune.samplers import GridSampler, Sampler
+from scitune.samplers import GridSampler, Observation, Sampler
 from scitune.space import Space, Value
 from scitune.storage import NewTrial
 
@@ -73,22 +73,52 @@ def propose(
     design: list[Cell],
     counts: Mapping[str, int],
     state: Mapping[str, Any],
+    *,
+    histories: Mapping[str, Sequence[Observation]] | None = None,
+    batch: int | None = None,
 ) -> tuple[list[NewTrial], dict[str, Any]]:
     """New PENDING trials that bring every cell up to its target, and the advanced state.
 
     ``counts`` is how many trials each cell already holds; ``state`` is the stored sampler
-    state ``{"cells": {key: sampler_state}}``. Cells are filled slot by slot, round robin, so an
-    interrupted study has an even number of trials per scientific value.
+    state ``{"cells": {key: sampler_state}}``; ``histories`` the trials each cell holds, as the
+    sampler sees them (an adaptive sampler learns from them). Cells are filled slot by slot,
+    round robin, so an interrupted study has an even number of trials per scientific value.
+
+    A non-adaptive sampler's trials are all proposed at once. An adaptive one (``bayes``)
+    proposes its exploration at once (:meth:`Sampler.upfront`) but at most ``batch`` of the
+    trials that need results (``None``: no limit), given to the cells with the fewest trials.
     """
     cell_states: dict[str, Any] = {k: dict(v) for k, v in state.get("cells", {}).items()}
-    new: dict[str, list[NewTrial]] = {}
+    wanted: dict[str, int] = {}
+    later: dict[str, int] = {}
     for cell in design:
-        have = counts.get(cell.key, 0)
-        n = cell.target - have
+        n = cell.target - counts.get(cell.key, 0)
         if n <= 0:
             continue
+        upfront = sampler.upfront(cell.space)
+        now = n if upfront is None else max(0, min(n, upfront - counts.get(cell.key, 0)))
+        wanted[cell.key], later[cell.key] = now, n - now
+    budget = sum(later.values()) if batch is None else batch
+    for _ in range(min(budget, sum(later.values()))):
+        # Slot by slot: the cell with the fewest trials (then design order) gets the next one.
+        key = min(
+            (c.key for c in design if later.get(c.key, 0) > 0),
+            key=lambda k: (counts.get(k, 0) + wanted[k], _order(design, k)),
+        )
+        wanted[key] += 1
+        later[key] -= 1
+    new: dict[str, list[NewTrial]] = {}
+    for cell in design:
+        n = wanted.get(cell.key, 0)
+        if n <= 0:
+            continue
+        have = counts.get(cell.key, 0)
         suggestion = sampler.suggest(
-            cell.space, [], n, state=cell_states.get(cell.key, {}), context=cell.context
+            cell.space,
+            list((histories or {}).get(cell.key, ())),
+            n,
+            state=cell_states.get(cell.key, {}),
+            context=cell.context,
         )
         cell_states[cell.key] = suggestion.state
         new[cell.key] = [

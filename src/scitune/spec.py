@@ -115,7 +115,7 @@ _VOCABULARY = Vocabulary(
         ("objective",): ("metric", "goal", "select"),
         ("constraints",): ("metric", "min", "max"),
         ("budget",): ("trials", "max_train_steps", "seed"),
-        ("search",): ("sampler", "design"),
+        ("search",): ("sampler", "design", "history"),
     },
     choices={
         ("objective", "goal"): get_args(Goal),
@@ -346,6 +346,9 @@ class SearchSpec(_SpecModel):
 
     sampler: Sampler = "quasirandom"
     design: Design = "per_value"
+    history: tuple[str, ...] = ()
+    """Studies whose finished trials a Bayesian sampler learns from too (``scitune refine``
+    writes the explored study here); trials outside this study's space are left out."""
 
 
 class StudySpec(_SpecModel):
@@ -477,7 +480,9 @@ class StudySpec(_SpecModel):
             "objective": self.objective.model_dump(mode="json"),
             "constraints": [c.model_dump(mode="json", exclude_none=True) for c in self.constraints],
             "budget": self.budget.model_dump(mode="json"),
-            "search": self.search.model_dump(mode="json"),
+            "search": self.search.model_dump(
+                mode="json", exclude={"history"} if not self.search.history else None
+            ),
         }
         for role in ROLES:
             table: dict[str, Any] = {

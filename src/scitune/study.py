@@ -13,7 +13,7 @@ import numpy as np
 
 from scitune import design
 from scitune.errors import ConcurrentUpdateError, ScituneError, SpecError, StudyNotFoundError
-from scitune.samplers import Sampler, make_sampler
+from scitune.samplers import Observation, Sampler, make_sampler
 from scitune.scoring import constraint_violations, sort_key
 from scitune.spec import StudySpec, load_spec
 from scitune.storage import (
@@ -116,23 +116,40 @@ class Study:
         return self.record.name
 
     def sampler(self) -> Sampler:
-        return make_sampler(self.spec.search.sampler, seed=self.spec.budget.seed)
+        return make_sampler(
+            self.spec.search.sampler, seed=self.spec.budget.seed, goal=self.spec.objective.goal
+        )
 
     def planned_trials(self) -> int:
         return sum(cell.target for cell in design.cells(self.spec))
 
-    def ensure_trials(self, *, retries: int = 20) -> list[FrozenTrial]:
+    def ensure_trials(self, *, batch: int = 0, retries: int = 20) -> list[FrozenTrial]:
         """Create the PENDING trials the design still lacks (atomic with the sampler state).
+
+        A non-adaptive sampler's trials are all created at once. An adaptive one's (``bayes``)
+        exploration is created at once, and then ``batch`` trials per call, each proposed from
+        the results so far (every trial of its design cell: finished ones, with INFEASIBLE and
+        constraint-violating ones as infeasible, and unfinished ones as pending).
 
         Safe with several runners on one store: a runner that loses the race re-reads and
         retries, so sequence positions are never drawn twice.
         """
         sampler = self.sampler()
         cells = design.cells(self.spec)
+        adaptive = any(sampler.upfront(cell.space) is not None for cell in cells)
         for _ in range(retries):
             record = self.storage.get_study(self.name)
-            counts = Counter(t.slot for t in self.storage.get_trials(record.id))
-            new, state = design.propose(self.spec, sampler, cells, counts, record.sampler_state)
+            trials = self.storage.get_trials(record.id)
+            counts = Counter(t.slot for t in trials)
+            new, state = design.propose(
+                self.spec,
+                sampler,
+                cells,
+                counts,
+                record.sampler_state,
+                histories=self._histories(trials) if adaptive else None,
+                batch=batch,
+            )
             if not new:
                 self.record = record
                 return []
@@ -148,6 +165,20 @@ class Study:
             f"could not allocate trials for study {self.name!r} after {retries} attempts: "
             "other runners keep changing it. Try again."
         )
+
+    def _histories(self, trials: list[FrozenTrial]) -> dict[str, list[Observation]]:
+        """Each design cell's trials as a sampler sees them (reruns are not design trials)."""
+        out: dict[str, list[Observation]] = {}
+        for r in self.ranked([t for t in trials if t.parent_number is None]):
+            t = r.trial
+            if t.state in (TrialState.PENDING, TrialState.RUNNING):
+                obs = Observation(t.params, None, pending=True)
+            elif t.state is TrialState.COMPLETE:
+                obs = Observation(t.params, t.value, feasible=not r.violations)
+            else:  # INFEASIBLE: a constraint violation; FAILED: no result (value None)
+                obs = Observation(t.params, None, feasible=t.state is not TrialState.INFEASIBLE)
+            out.setdefault(t.slot, []).append(obs)
+        return out
 
     def reseed(self, *, top: int, seeds: int, retries: int = 20) -> list[FrozenTrial]:
         """Queue reruns of the ``top`` best configurations with new seeds (§6: trial variance).

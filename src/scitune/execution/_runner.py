@@ -104,7 +104,9 @@ class Runner:
     """Runs a study's pending trials in ``workers`` parallel processes.
 
     Args:
-        study: the study (its trials are created here if the design lacks some).
+        study: the study (its trials are created here if the design lacks some; an adaptive
+            sampler's trials after its exploration are created when a worker slot is free and
+            nothing is pending, so each batch is proposed from the results so far).
         workers: trials run at once.
         observer: progress sink; ``None`` runs silently.
         max_trials: stop claiming after this many trials (``None``: all pending).
@@ -199,6 +201,14 @@ class Runner:
                     trial_dir=str(self.study.artifacts_dir() / "trial-{number}"),
                 )
                 if trial is None:
+                    # Nothing pending: an adaptive sampler (bayes) proposes its next trials
+                    # now, from the results so far, one per free slot; the others have
+                    # created every trial already and propose nothing.
+                    free = self.workers - len(self._active)
+                    if self.max_trials is not None:
+                        free = min(free, self.max_trials - claimed)
+                    if self.study.ensure_trials(batch=free):
+                        continue
                     exhausted = True
                     break
                 claimed += 1

@@ -31,7 +31,8 @@ def _total_norm(grads: list[torch.Tensor], norm_type: float) -> torch.Tensor:
         return total
     device = grads[0].device
     norms = [torch.linalg.vector_norm(g.detach(), norm_type).to(device) for g in grads]
-    return torch.linalg.vector_norm(torch.stack(norms), norm_type)
+    combined: torch.Tensor = torch.linalg.vector_norm(torch.stack(norms), norm_type)
+    return combined
 
 
 def grad_norm(parameters: Parameters, norm_type: float = 2.0) -> float:

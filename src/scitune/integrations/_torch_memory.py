@@ -113,9 +113,10 @@ def host_memory_limit(limit_bytes: int) -> Iterator[None]:
     stacks included, often far more than resident memory (importing torch maps hundreds of MB) —
     so choose the limit relative to current usage, ``address_space_bytes() + headroom``, never as
     an absolute RAM size. It applies to the whole process (every thread) and is inherited by
-    child processes started inside the block; a tighter limit already in place is kept; an allocation can fail anywhere, not just in the
-    training step, so use it in a process dedicated to the probe. Linux only (macOS does not
-    enforce ``RLIMIT_AS``; Windows has no ``resource`` module).
+    child processes started inside the block. A tighter limit already in place is kept. An
+    allocation can fail anywhere, not just in the training step, so use it in a process
+    dedicated to the probe. Linux only (macOS does not enforce ``RLIMIT_AS``; Windows has no
+    ``resource`` module).
 
     Raises:
         IntegrationError: not on Linux, ``limit_bytes`` not above the current address space, or

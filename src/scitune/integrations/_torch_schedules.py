@@ -16,7 +16,14 @@ from scitune.errors import IntegrationError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["SCHEDULE_KINDS", "LRSchedule", "ScheduleKind", "apply_lr", "lr_schedule", "make_scheduler"]
+__all__ = [
+    "SCHEDULE_KINDS",
+    "LRSchedule",
+    "ScheduleKind",
+    "apply_lr",
+    "lr_schedule",
+    "make_scheduler",
+]
 
 ScheduleKind = Literal["constant", "linear", "cosine"]
 SCHEDULE_KINDS: tuple[ScheduleKind, ...] = ("constant", "linear", "cosine")
@@ -138,9 +145,8 @@ class LRSchedule:
         progress = 0.0 if step <= start else min(1.0, (step - start) / self.decay_length)
         if self.kind == "linear":
             return self.final_lr + (self.base_lr - self.final_lr) * (1.0 - progress)
-        return (
-            self.final_lr
-            + (self.base_lr - self.final_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+        return self.final_lr + (self.base_lr - self.final_lr) * 0.5 * (
+            1.0 + math.cos(math.pi * progress)
         )
 
     def extended(self, total_steps: int) -> LRSchedule:
@@ -162,9 +168,7 @@ class LRSchedule:
                 f"{self.total_steps}, got {total_steps!r}; build a new schedule to shorten a run."
             )
         if self.kind == "linear":
-            return dataclasses.replace(
-                self, total_steps=total_steps, decay_steps=self.decay_length
-            )
+            return dataclasses.replace(self, total_steps=total_steps, decay_steps=self.decay_length)
         if self.kind == "cosine" and self.decay_steps is not None:
             added = total_steps - self.total_steps
             return dataclasses.replace(

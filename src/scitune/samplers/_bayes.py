@@ -91,7 +91,9 @@ class BayesSampler(Sampler):
         if n_startup is not None and (
             isinstance(n_startup, bool) or not isinstance(n_startup, int) or n_startup < 0
         ):
-            raise ValueError(f"n_startup must be a non-negative integer or None, got {n_startup!r}.")
+            raise ValueError(
+                f"n_startup must be a non-negative integer or None, got {n_startup!r}."
+            )
         self.seed = _normalize_seed(seed)
         self.algorithm: Literal["gp", "tpe"] = _resolve_algorithm(algorithm)
         self.goal = goal
@@ -194,7 +196,6 @@ class BayesSampler(Sampler):
             multivariate=self.algorithm == "tpe",
             group=self.algorithm == "tpe",
             constant_liar=True,
-            warn_independent_sampling=False,
         )
         if self.algorithm == "tpe":
             return tpe
