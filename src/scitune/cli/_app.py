@@ -8,6 +8,7 @@ from scitune.cli._analyze import analyze_cmd, report_cmd
 from scitune.cli._decide import adopt, baseline_app, compare, reject
 from scitune.cli._init import init
 from scitune.cli._recommend import recommend_app
+from scitune.cli._refine import refine
 from scitune.cli._reseed import reseed
 from scitune.cli._round import round_app
 from scitune.cli._run import run
@@ -28,6 +29,7 @@ app.command("analyze")(analyze_cmd)
 app.command("report")(report_cmd)
 app.command("reseed")(reseed)
 app.command("compare")(compare)
+app.command("refine")(refine)
 app.command("adopt")(adopt)
 app.command("reject")(reject)
 app.add_typer(baseline_app, name="baseline")
