@@ -263,3 +263,19 @@ def test_report_with_project_and_reruns_renders_in_chromium(
     assert "trial variance" in lowered
     assert "this study's round" in text
     assert shot.stat().st_size > 100_000
+
+
+def test_rounds_without_decisions_and_decisions_without_rounds(study: Synthetic) -> None:
+    rounds, decisions = make_project(study.analysis.study)
+    only_rounds = render_report(
+        study.analysis, study.snapshot, project=ProjectRecords(rounds=rounds)
+    )
+    html = section(only_rounds, "project")
+    assert "Nothing adopted yet" in html and "Rejected ideas" not in html
+    assert len(figures(html)) == 1 and "could not draw" not in only_rounds
+    only_decisions = render_report(
+        study.analysis, study.snapshot, project=ProjectRecords(decisions=decisions)
+    )
+    html = section(only_decisions, "project")
+    assert "Rounds, newest first" not in html and "Rejected ideas" in html
+    assert len(figures(html)) == 2 and "could not draw" not in only_decisions

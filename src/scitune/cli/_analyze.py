@@ -161,13 +161,16 @@ def report_cmd(
 ) -> None:
     """Write one self-contained, offline, interactive HTML report (findings, plots, trials)."""
     try:
-        from scitune.report import write_report
+        from scitune.report import ProjectRecords, write_report
     except ImportError as e:  # plotly is an extra
         raise ScituneError(
             f"the report needs plotly ({e}). Install it: pip install 'scitune[plots]'."
         ) from e
-    _, snapshot, analysis = run_analysis(study, storage, settings or [])
-    path = write_report(analysis, snapshot, output)
+    st, snapshot, analysis = run_analysis(study, storage, settings or [])
+    project = ProjectRecords(
+        tuple(st.storage.list_rounds()), tuple(st.storage.list_decisions())
+    )
+    path = write_report(analysis, snapshot, output, project=project)
     size = path.stat().st_size
     if as_json:
         print_json({"written": str(path), "bytes": size, "findings": len(analysis.findings)})

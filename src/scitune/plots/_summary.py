@@ -135,8 +135,10 @@ def best_step_figure(
     width = 0.05
     fig = go.Figure(
         go.Histogram(
-            x=fractions,
-            xbins={"start": 0.0, "end": 1.0 + 1e-9, "size": width},
+            # A best step at the very last step (fraction 1.0) belongs to the last bin, which
+            # plotly would otherwise start at 1.0, outside the axis.
+            x=[min(f, 1.0 - 1e-9) for f in fractions],
+            xbins={"start": 0.0, "end": 1.0, "size": width},
             marker={"color": BLUE, "line": {"color": "white", "width": 1}},
             name="trials",
             hovertemplate="best step at %{x} of training: %{y} trials<extra></extra>",

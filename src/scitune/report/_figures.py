@@ -115,11 +115,13 @@ def report_figures(
             )
         )
     if any(metric in per for per in snapshot.curves.values()):
+        # Reruns would rank a configuration several times: the curve overviews show the design.
+        design = snapshot.design()
         curves.plots.append(
-            draw("overlay", lambda: curves_overlay_figure(snapshot, metric=metric), wide=True)
+            draw("overlay", lambda: curves_overlay_figure(design, metric=metric), wide=True)
         )
         curves.plots.append(
-            draw("small multiples", lambda: all_curves_figure(snapshot, metric=metric), wide=True)
+            draw("small multiples", lambda: all_curves_figure(design, metric=metric), wide=True)
         )
 
     length = PlotSection(
