@@ -5,8 +5,11 @@ exactly ``trial.max_train_steps`` optimizer steps and, every ``eval_every`` step
 one, reports ``train_loss`` (mean over the interval), ``train_error`` (on the whole 3,600-example
 train split), ``dev_error``, ``dev_loss``, ``grad_norm`` (global L2 norm, unclipped, of that
 step's gradient), ``lr`` and ``examples_per_second`` (training throughput over the interval,
-evaluation time excluded). ``params_millions`` is reported once, at step 0. The best checkpoint by
-dev error is kept in ``trial.dir`` (overwritten on improvement). A NaN or infinite training loss,
+evaluation time excluded). With ``grad_clip`` set, the global gradient norm is clipped at it
+every step (``grad_norm`` still reports the unclipped norm), and ``clipped`` (1.0 if that step
+was clipped, else 0.0) and ``clipped_share`` (the share of the interval's updates clipped) are
+reported too. ``params_millions`` is reported once, at step 0. The best checkpoint by dev error
+is kept in ``trial.dir`` (overwritten on improvement). A NaN or infinite training loss,
 or a loss still at chance level after a quarter of training (a collapsed network), makes the trial
 INFEASIBLE.
 
@@ -43,6 +46,7 @@ from scitune.integrations.torch import (
     ScheduleKind,
     ThroughputMeter,
     apply_lr,
+    clip_grad_norm,
     grad_norm,
     lr_schedule,
 )
@@ -63,6 +67,7 @@ class TrainConfig:
     hidden layers (``None``: the paper's 3 or 2). ``beta1``, ``beta2`` and ``epsilon`` apply to
     adam/adamw; ``momentum`` to sgd (default 0: plain SGD) and nesterov (default 0.9).
     ``weight_decay`` is Adam's and SGD's coupled L2 penalty, AdamW's decoupled decay.
+    ``grad_clip`` (``None``: no clipping) clips the global gradient norm at that value.
     """
 
     model: str = "cnn"
@@ -81,6 +86,7 @@ class TrainConfig:
     channels: int = 25
     hidden: int = 100
     depth: int | None = None
+    grad_clip: float | None = None
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> TrainConfig:
@@ -130,6 +136,8 @@ class TrainConfig:
             problems.append(f"eval_every must be >= 1, got {self.eval_every}")
         if self.warmup_steps < 0:
             problems.append(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            problems.append(f"grad_clip must be > 0 (or left out), got {self.grad_clip}")
         if problems:
             raise ValueError("; ".join(problems) + ".")
 
@@ -189,7 +197,7 @@ def main(trial: scitune.Trial) -> None:
 
     batches = _Batches(len(train), config.batch_size, seed=trial.seed)
     schedule = config.schedule(total_steps)
-    loss_sum, interval_steps = 0.0, 0
+    loss_sum, interval_steps, clipped_steps = 0.0, 0, 0
     meter = ThroughputMeter()  # training time only: paused for evaluation, reset per interval
     for step in range(1, total_steps + 1):
         lr = schedule(step - 1)
@@ -202,9 +210,14 @@ def main(trial: scitune.Trial) -> None:
         is_eval_step = step % eval_every == 0 or step == total_steps
         loss_value = loss.item()
         finite = math.isfinite(loss_value)
-        norm = grad_norm(model) if is_eval_step or not finite else math.nan
+        clipped = False
+        if config.grad_clip is not None:  # clip_grad_norm returns the norm before clipping
+            norm, clipped = clip_grad_norm(model, config.grad_clip)
+        else:
+            norm = grad_norm(model) if is_eval_step or not finite else math.nan
         loss_sum += loss_value
         interval_steps += 1
+        clipped_steps += int(clipped)
         if not finite:  # report the partial interval, then stop: the run has diverged
             trial.report(step, train_loss=loss_sum / interval_steps, grad_norm=norm, lr=lr)
             raise scitune.Infeasible(f"training loss became {loss_value} at step {step}")
@@ -214,6 +227,9 @@ def main(trial: scitune.Trial) -> None:
             continue
 
         meter.pause()
+        clipping = {}
+        if config.grad_clip is not None:
+            clipping = {"clipped": float(clipped), "clipped_share": clipped_steps / interval_steps}
         dev_loss, dev_error = _evaluate(model, dev)
         _, train_error = _evaluate(model, train)
         trial.report(
@@ -225,6 +241,7 @@ def main(trial: scitune.Trial) -> None:
             grad_norm=norm,
             lr=lr,
             examples_per_second=meter.examples_per_second,
+            **clipping,
         )
         if step >= COLLAPSE_AFTER * total_steps and loss_sum / interval_steps >= CHANCE_LOSS:
             # The playbook counts an "uncharacteristically high loss" as infeasible (§5): a
@@ -238,7 +255,7 @@ def main(trial: scitune.Trial) -> None:
             best_dev_error = dev_error
             _save_atomically(model.state_dict(), checkpoint)
             trial.checkpoint(step, checkpoint, dev_error=dev_error, dev_loss=dev_loss)
-        loss_sum, interval_steps = 0.0, 0
+        loss_sum, interval_steps, clipped_steps = 0.0, 0, 0
         meter.reset()
 
 
