@@ -87,12 +87,17 @@ class TrainConfig:
     hidden: int = 100
     depth: int | None = None
     grad_clip: float | None = None
+    decay_steps: int | None = None  # linear/cosine: decay over only the last N steps
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> TrainConfig:
-        """Read and check the trial's params; unknown names are an error (they are typos)."""
+        """Read and check the trial's params; unknown names are an error (they are typos).
+
+        Names starting with ``_`` are labels for people (``scitune extend`` names round-1
+        configurations ``_round1``), not hyperparameters: they are ignored.
+        """
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
+        unknown = sorted(n for n in set(params) - known if not n.startswith("_"))
         if unknown:
             raise ValueError(
                 f"unknown hyperparameter(s) {unknown} for examples.mnist1d.train. "
@@ -156,6 +161,7 @@ class TrainConfig:
             base_lr=self.learning_rate,
             total_steps=total_steps,
             warmup_steps=self.warmup_steps,
+            decay_steps=self.decay_steps if self.lr_schedule != "constant" else None,
         )
 
     def lr_at(self, step: int, total_steps: int) -> float:

@@ -6,12 +6,14 @@ import typer
 
 from scitune.cli._analyze import analyze_cmd, report_cmd
 from scitune.cli._decide import adopt, baseline_app, compare, reject
+from scitune.cli._extend import extend
 from scitune.cli._init import init
 from scitune.cli._recommend import recommend_app
 from scitune.cli._refine import refine
 from scitune.cli._reseed import reseed
 from scitune.cli._round import round_app
 from scitune.cli._run import run
+from scitune.cli._stability import stability_app
 from scitune.cli._status import status, trials
 
 app = typer.Typer(
@@ -30,11 +32,13 @@ app.command("report")(report_cmd)
 app.command("reseed")(reseed)
 app.command("compare")(compare)
 app.command("refine")(refine)
+app.command("extend")(extend)
 app.command("adopt")(adopt)
 app.command("reject")(reject)
 app.add_typer(baseline_app, name="baseline")
 app.add_typer(round_app, name="round")
 app.add_typer(recommend_app, name="recommend")
+app.add_typer(stability_app, name="stability")
 
 
 def main() -> None:

@@ -1,0 +1,97 @@
+"""refine (ranges around the best trials) and extend (round 2 with extended schedules)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from scitune.cli import app
+from scitune.extend import _low_share
+from scitune.integrations._torch_schedules import lr_schedule
+from scitune.spec import load_spec
+
+HERE = Path(__file__).parent
+runner = CliRunner()
+
+STUDY = textwrap.dedent(
+    """
+    name = "toy-sched"
+
+    [entrypoint]
+    python = "toy:main"
+
+    [objective]
+    metric = "dev_error"
+
+    [budget]
+    trials = 8
+    max_train_steps = 100
+
+    [nuisance]
+    learning_rate = { low = 1e-4, high = 1e-3, scale = "log" }
+
+    [fixed]
+    lr_schedule = "linear"
+    warmup_steps = 10
+    """
+)
+
+
+def cli(*args: str) -> Any:
+    result = runner.invoke(app, [*args, "--json"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copy(HERE / "cli" / "toy.py", tmp_path / "toy.py")
+    (tmp_path / "study.toml").write_text(STUDY)
+    monkeypatch.chdir(tmp_path)
+    cli("run", "study.toml", "--workers", "2")
+    return tmp_path
+
+
+def test_refine_contains_the_best_trials_and_widens_past_the_edge(ran: Path) -> None:
+    out = cli("refine", "toy-sched", "-o", "next.toml")
+    (change,) = out["changes"]
+    assert change["axis"] == "learning_rate"
+    # The toy's optimum (1e-2) lies above the explored range: the new range grows past 1e-3.
+    assert change["new"]["high"] > 1e-3 and "widened upward" in change["why"]
+    trials = cli("trials", "toy-sched")
+    best = sorted((t for t in trials if t["rank"]), key=lambda t: t["rank"])[:3]
+    for t in best:
+        assert change["new"]["low"] <= t["params"]["learning_rate"] <= change["new"]["high"]
+    spec = load_spec(ran / "next.toml")
+    assert spec.search.sampler == "bayes" and spec.search.history == ("toy-sched",)
+    assert "# was [0.0001, 0.001] log" in (ran / "next.toml").read_text()
+
+
+def test_extend_keeps_the_linear_decay_length(ran: Path) -> None:
+    out = cli("extend", "toy-sched", "--steps", "400", "--top", "2", "-o", "r2.toml")
+    spec = load_spec(ran / "r2.toml")
+    assert spec.budget.max_train_steps == 400 and spec.name == "toy-sched-round2"
+    assert spec.scientific_space().names == ("_round1",)
+    for config in out["configs"]:
+        # Round 1: warmup 10, decay over the other 90 steps; round 2 keeps those 90.
+        assert config["changes"] == {"decay_steps": 90}
+        assert config["low_lr_share"] < 0.1
+        params = spec.fixed_params({"_round1": config["label"]})
+        assert params["decay_steps"] == 90 and params["warmup_steps"] == 10
+    assert any("unlikely the learning-rate schedule" in w for w in out["warnings"])
+    bad = runner.invoke(app, ["extend", "toy-sched", "--steps", "50"], env={"COLUMNS": "300"})
+    assert bad.exit_code == 1 and "must exceed round 1's max_train_steps (100)" in bad.output
+
+
+def test_the_pitfall_is_steps_at_a_too_small_learning_rate() -> None:
+    round1 = lr_schedule("cosine", base_lr=0.1, total_steps=1000)
+    # Naively training 4x longer on round 1's schedule: 3/4 of the steps at the final rate.
+    assert _low_share(round1, 4000) > 0.7
+    # The playbook's rule (stretch the cosine) keeps that share small.
+    assert _low_share(round1.extended(4000), 4000) < 0.1
