@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[torch,plots,dev]"
+	$(BIN)/pip install -q -e ".[torch,plots,bayes,dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)
