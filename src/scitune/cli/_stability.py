@@ -6,316 +6,57 @@ Each command derives a small study from STUDY, writes it beside it as a study fi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from scitune.analysis import Analysis, Finding, StudySnapshot, analyze
+from scitune.analysis import StudySnapshot, analyze
 from scitune.analysis._results import to_jsonable
 from scitune.cli._analyze import _finding_panel
 from scitune.cli._common import (
-    JSON_HELP,
-    STORAGE_HELP,
     console,
     handle_errors,
     print_json,
     storage_default,
 )
-from scitune.cli._recommend import recommend_app
-from scitune.cli._run import ProgressObserver
+from scitune.cli._stability_common import (
+    AsJson,
+    Force,
+    LrParam,
+    Name,
+    Output,
+    Storage,
+    StudyArg,
+    StudyFile,
+    Workers,
+    _cell,
+    _finish,
+    _loss_metric,
+    _page,
+    _run,
+    _stable,
+    _table,
+    stability_app,
+)
 from scitune.errors import ScituneError
 from scitune.stability import (
-    Derived,
     ParamNames,
     Source,
     StabilityConfig,
-    TrialRun,
     clipped_share,
     clipping_result,
     derive_clipping,
     derive_early,
     derive_lr_sweep,
-    derive_max_steps,
     derive_warmup,
     early_result,
     lr_sweep_result,
-    max_steps_result,
     open_source,
-    run_derived,
     runs_of,
-    steps_comparison,
     warmup_result,
 )
 from scitune.stability import stored_study as _stored_study
-from scitune.study import Study
-
-stability_app = typer.Typer(
-    help="Find the unstable learning rate, probe early instability, sweep warmup, pick a "
-    "clipping threshold (§9)."
-)
-
-StudyArg = Annotated[str, typer.Argument(help="Your study (file or name).")]
-LrParam = Annotated[str, typer.Option("--lr-param", help="The learning-rate hyperparameter.")]
-Name = Annotated[str | None, typer.Option(help="Name of the derived study (default: derived).")]
-StudyFile = Annotated[
-    Path | None,
-    typer.Option("--study-file", help="Where to write the derived study (default: beside STUDY)."),
-]
-Force = Annotated[bool, typer.Option(help="Overwrite a different derived study file.")]
-Workers = Annotated[int, typer.Option("--workers", "-w", min=1, help="Trials run at once.")]
-Output = Annotated[
-    Path | None,
-    typer.Option("--output", "-o", help="The HTML page to write (default: beside the study)."),
-]
-Storage = Annotated[str | None, typer.Option("--storage", help=STORAGE_HELP)]
-AsJson = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
-
-
-@dataclass
-class _Ran:
-    source: Source
-    derived: Derived
-    study: Study
-    snapshot: StudySnapshot
-    analysis: Analysis
-    runs: tuple[TrialRun, ...]
-    study_file: Path
-
-
-def _run(
-    source: Source,
-    derived: Derived,
-    *,
-    study_file: Path | None,
-    force: bool,
-    workers: int,
-    as_json: bool,
-) -> _Ran:
-    path = study_file or source.default_path(derived.name)
-    if not as_json:
-        console.print(
-            f"[bold]{escape(derived.name)}[/]: derived from {escape(source.spec.name)} "
-            f"({escape(source.base.origin)}), written to {escape(str(path))}"
-        )
-        for line in derived.changes:
-            console.print(f"  [dim]{escape(line)}[/]")
-    observer = None if as_json else ProgressObserver()
-    try:
-        study, summary = run_derived(
-            derived, source, path=path, force=force, workers=workers, observer=observer
-        )
-    finally:
-        if observer is not None:
-            observer.close()
-    if summary.interrupted:
-        raise typer.Exit(130)
-    snapshot = StudySnapshot.from_study(study)
-    return _Ran(source, derived, study, snapshot, analyze(snapshot), runs_of(snapshot), path)
-
-
-def _loss_metric(ran: _Ran) -> str:
-    metric = ran.snapshot.train_metric()
-    if metric is None:
-        raise ScituneError(
-            f"study {ran.derived.name!r} logs no training loss (train_loss, loss or "
-            "training_loss): the stability checks read it. Report it with trial.report(step, "
-            "train_loss=...)."
-        )
-    return metric
-
-
-def _page(
-    ran: _Ran,
-    output: Path | None,
-    title: str,
-    build: Callable[[Any], list[Any]],
-    findings: Sequence[Finding],
-    facts: dict[str, str],
-) -> Path:
-    try:
-        import scitune.plots._stability as plots
-    except ImportError as e:  # plotly is an extra
-        raise ScituneError(
-            f"the figures need plotly ({e}). Install it: pip install 'scitune[plots]'."
-        ) from e
-    path = output or ran.study_file.with_suffix(".html")
-    text = plots.stability_page(title, build(plots), findings=findings, facts=facts)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def _finish(
-    ran: _Ran,
-    *,
-    as_json: bool,
-    result: Any,
-    findings: Sequence[Finding],
-    figure: Path,
-    table: Table | None,
-    extra: dict[str, Any] | None = None,
-) -> None:
-    c = ran.analysis.counts
-    if as_json:
-        print_json(
-            {
-                "source": ran.source.spec.name,
-                "base": ran.source.base.origin,
-                "study": ran.derived.name,
-                "study_file": str(ran.study_file),
-                "figure": str(figure),
-                "changes": list(ran.derived.changes),
-                "counts": dict(c),
-                **(extra or {}),
-                "result": to_jsonable(result),
-            }
-        )
-        return
-    console.print(
-        f"{escape(ran.derived.name)}: {c['COMPLETE']} complete, {c['INFEASIBLE']} infeasible, "
-        f"{c['FAILED']} failed"
-    )
-    if table is not None:
-        console.print(table)
-    for f in findings:
-        console.print(_finding_panel(f))
-    console.print(f"Figures: {escape(str(figure))} (offline HTML).")
-
-
-def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> Table:
-    table = Table(title=title, header_style="bold")
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*(escape(_cell(v)) for v in row))
-    return table
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _stable(flag: bool | None) -> str:
-    return {True: "stable", False: "UNSTABLE", None: "?"}[flag]
-
-
-# --- recommend max-steps ------------------------------------------------------------------------
-
-
-@recommend_app.command("max-steps")
-@handle_errors
-def max_steps(
-    study: StudyArg,
-    steps: Annotated[
-        int | None, typer.Option(min=1, help="Steps per trial (default: the study's).")
-    ] = None,
-    trials: Annotated[int, typer.Option(min=2, help="Learning rates swept (log-spaced).")] = 8,
-    threshold: Annotated[
-        float | None,
-        typer.Option(
-            help="Fit: training error at or below this (default 0: a perfect fit), or the "
-            "training loss when no training error is logged (default 0.01, ours)."
-        ),
-    ] = None,
-    fit_metric: Annotated[
-        str, typer.Option("--metric", help="The training error metric to fit.")
-    ] = "train_error",
-    lr_param: LrParam = "learning_rate",
-    name: Name = None,
-    study_file: StudyFile = None,
-    force: Force = False,
-    workers: Workers = 1,
-    output: Output = None,
-    storage: Storage = None,
-    as_json: AsJson = False,
-) -> None:
-    """The initial max_train_steps: the steps the fastest learning rate needs to fit (§8).
-
-    Sweeps a constant learning rate over the study's range with regularization switched off;
-    the first step at which the fastest trial fits the training set is the answer, unless its
-    learning rate sits at an edge of the range. Also prints where analyze puts the best steps.
-    """
-    cfg = StabilityConfig()
-    source = open_source(
-        study, storage_url=storage or storage_default(), names=ParamNames(lr_param)
-    )
-    derived = derive_max_steps(source.base, steps=steps, trials=trials, name=name)
-    ran = _run(
-        source, derived, study_file=study_file, force=force, workers=workers, as_json=as_json
-    )
-    metric, limit = fit_metric, cfg.fit_threshold if threshold is None else threshold
-    if fit_metric not in ran.snapshot.metric_names():
-        metric = _loss_metric(ran)
-        limit = cfg.loss_fit_threshold if threshold is None else threshold
-    spec = ran.study.spec
-    study_cmp = None
-    if source.study is not None and source.study.best(1):
-        user = analyze(StudySnapshot.from_study(source.study))
-        study_cmp = steps_comparison(user, source.spec.budget.max_train_steps)
-    values = [float(v) for v in derived.data["nuisance"][lr_param]["values"]]
-    result = max_steps_result(
-        ran.runs,
-        lr_param=lr_param,
-        fit_metric=metric,
-        threshold=limit,
-        steps=spec.budget.max_train_steps,
-        low=min(values),
-        high=max(values),
-        sweep_best_steps=steps_comparison(ran.analysis, spec.budget.max_train_steps),
-        study_best_steps=study_cmp,
-    )
-    facts = {
-        "recommended max_train_steps": _cell(result.recommended),
-        "fastest learning rate": _cell(result.fastest_lr),
-        "fit": f"{metric} <= {limit:g}",
-        "swept": f"{len(values)} learning rates in [{min(values):g}, {max(values):g}], "
-        f"{spec.budget.max_train_steps} steps",
-    }
-    figure = _page(
-        ran,
-        output,
-        f"{spec.name}: how long to train",
-        lambda p: p.max_steps_figures(result, ran.runs),
-        result.findings,
-        facts,
-    )
-    rows = [
-        (
-            p.trial,
-            p.lr,
-            p.state,
-            p.fit_step,
-            p.lowest,
-            "fastest" if p.trial == result.fastest_trial else "",
-        )
-        for p in result.points
-    ]
-    table = _table(
-        f"steps to fit ({metric} <= {limit:g})",
-        ("trial", "lr", "state", "fit at step", f"lowest {metric}", ""),
-        rows,
-    )
-    _finish(
-        ran,
-        as_json=as_json,
-        result=result,
-        findings=result.findings,
-        figure=figure,
-        table=table,
-        extra={"recommended": result.recommended},
-    )
-
-
-# --- stability lr-sweep -------------------------------------------------------------------------
 
 
 @stability_app.command("lr-sweep")
