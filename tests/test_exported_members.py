@@ -13,8 +13,8 @@ EXPECTED = {
         "__version__", "current_trial", "load_spec",
     },
     scitune.samplers: {
-        "GridSampler", "Observation", "QuasiRandomSampler", "RandomSampler", "Sampler",
-        "Suggestion", "make_sampler",
+        "BayesSampler", "GridSampler", "Observation", "QuasiRandomSampler", "RandomSampler",
+        "Sampler", "Suggestion", "make_sampler",
     },
     scitune.storage: {
         "CheckpointRecord", "Curve", "DecisionRecord", "FrozenTrial", "MetricBatch",

@@ -50,7 +50,7 @@ Goal = Literal["minimize", "maximize"]
 # Optuna's own start-up phase: the exploration is ours (n_startup), so Optuna models as soon as
 # two results exist; with fewer it draws at random.
 _OPTUNA_STARTUP = 2
-_RESAMPLE_TRIES = 20
+_RESAMPLE_TRIES = 200  # 6 widening steps, then uniform draws
 
 
 class BayesSampler(Sampler):
@@ -159,7 +159,10 @@ class BayesSampler(Sampler):
         rng = np.random.default_rng([self.seed, position])
         seen = {codec.key(o.params) for o in history if codec.encode(o.params) is not None}
         out: list[dict[str, Value]] = []
-        with _quiet():
+        if self.algorithm == "gp":
+            # Loaded before the thread limits start, so that they cover its OpenMP pool too.
+            import torch  # noqa: F401
+        with _quiet(), _one_thread():
             study = optuna.create_study(direction=self.goal, sampler=self._optuna_sampler(seed))
             for trial in _frozen_trials(codec, history, self.goal):
                 study.add_trial(trial)
@@ -238,6 +241,21 @@ def _quiet() -> Iterator[None]:
             yield
     finally:
         optuna.logging.set_verbosity(verbosity)
+
+
+def _one_thread() -> contextlib.AbstractContextManager[object]:
+    """BLAS and OpenMP limited to one thread while Optuna works, when threadpoolctl is there.
+
+    The GP's many tiny torch/NumPy/SciPy calls gain nothing from threads, and next to running
+    trials (the runner's situation) the thread pools oversubscribe the cores: ten times slower
+    measured on a busy 2-core machine. Optuna limits torch for parts of its work only.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # an optional speed-up: optuna alone works, more slowly when busy
+        return contextlib.nullcontext()
+    limits: contextlib.AbstractContextManager[object] = threadpool_limits(limits=1)
+    return limits
 
 
 def _frozen_trials(
@@ -330,17 +348,17 @@ class _Codec:
         seen: set[tuple[float | None, ...]],
         rng: np.random.Generator,
     ) -> dict[str, Value]:
-        """A nearby configuration not in ``seen``: Gaussian steps in the unit cube, widening.
-
-        A finite space with every configuration seen gets the last draw (a repeat, unavoidable).
+        """A configuration not in ``seen``: Gaussian steps in the unit cube, widening, then
+        uniform draws. A finite space with every configuration seen gets a repeat.
         """
         centre = self.space.to_unit({**self.context, **config})
         centre = np.where(np.isnan(centre), rng.random(len(centre)), centre)
         candidate = dict(config)
         for attempt in range(_RESAMPLE_TRIES):
             sigma = 0.02 * 2.0**attempt
-            point = np.clip(centre + rng.normal(0.0, sigma, len(centre)), 0.0, 1.0)
-            if sigma > 1.0:
+            if sigma < 1.0:
+                point = np.clip(centre + rng.normal(0.0, sigma, len(centre)), 0.0, 1.0)
+            else:
                 point = rng.random(len(centre))
             candidate = self.space.configs_from_unit(point[np.newaxis, :], self.context)[0]
             if self.key(candidate) not in seen:
