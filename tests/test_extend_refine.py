@@ -15,6 +15,7 @@ from scitune.cli import app
 from scitune.extend import _low_share
 from scitune.integrations._torch_schedules import lr_schedule
 from scitune.spec import load_spec
+from scitune.study import Study
 
 HERE = Path(__file__).parent
 runner = CliRunner()
@@ -71,6 +72,11 @@ def test_refine_contains_the_best_trials_and_widens_past_the_edge(ran: Path) -> 
     spec = load_spec(ran / "next.toml")
     assert spec.search.sampler == "bayes" and spec.search.history == ("toy-sched",)
     assert "# was [0.0001, 0.001] log" in (ran / "next.toml").read_text()
+    # The explored trials stay available: the Bayesian sampler of the new study sees them.
+    refined = Study.open(spec)
+    history = refined._histories(refined.trials())
+    assert sum(len(v) for v in history.values()) == 8
+    assert all(o.value is not None for v in history.values() for o in v)
 
 
 def test_extend_keeps_the_linear_decay_length(ran: Path) -> None:

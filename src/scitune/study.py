@@ -166,7 +166,9 @@ class Study:
             "other runners keep changing it. Try again."
         )
 
-    def _histories(self, trials: list[FrozenTrial]) -> dict[str, list[Observation]]:
+    def _histories(
+        self, trials: list[FrozenTrial], *, include_history: bool = True
+    ) -> dict[str, list[Observation]]:
         """Each design cell's trials as a sampler sees them (reruns are not design trials)."""
         out: dict[str, list[Observation]] = {}
         for r in self.ranked([t for t in trials if t.parent_number is None]):
@@ -178,6 +180,39 @@ class Study:
             else:  # INFEASIBLE: a constraint violation; FAILED: no result (value None)
                 obs = Observation(t.params, None, feasible=t.state is not TrialState.INFEASIBLE)
             out.setdefault(t.slot, []).append(obs)
+        if include_history:
+            for per_slot in self._history_studies().values():
+                for slot, observations in per_slot.items():
+                    out.setdefault(slot, []).extend(observations)
+        return out
+
+    def _history_studies(self) -> dict[str, dict[str, list[Observation]]]:
+        """Finished trials of the studies ``search.history`` names (``refine`` writes them).
+
+        Same store, same objective; their design cells match this study's when the scientific
+        values do. Pending trials there are not this study's business and are left out; trials
+        outside this study's space are skipped by the sampler.
+        """
+        out: dict[str, dict[str, list[Observation]]] = {}
+        objective = (self.spec.objective.metric, self.spec.objective.goal)
+        for name in self.spec.search.history:
+            if name == self.name:
+                continue
+            try:
+                other = Study.load(name, storage_url=self.storage.url)
+            except StudyNotFoundError as e:
+                raise SpecError(
+                    f"search.history names study {name!r}, which is not in {self.storage.url}. "
+                    "Run it there first, or remove it from the list."
+                ) from e
+            if (other.spec.objective.metric, other.spec.objective.goal) != objective:
+                raise SpecError(
+                    f"search.history: study {name!r} is scored by {other.spec.objective.metric} "
+                    f"({other.spec.objective.goal}), this one by {objective[0]} ({objective[1]}): "
+                    "a sampler can only learn from trials scored the same way."
+                )
+            finished = [t for t in other.trials() if t.state.finished]
+            out[name] = other._histories(finished, include_history=False)
         return out
 
     def reseed(self, *, top: int, seeds: int, retries: int = 20) -> list[FrozenTrial]:
