@@ -172,6 +172,8 @@ class TrainConfig:
 # A 10-class classifier that predicts uniformly has cross-entropy ln 10.
 CHANCE_LOSS = 0.98 * math.log(10)
 COLLAPSE_AFTER = 0.25  # share of training after which a loss at chance means a dead network
+# ...but never before this step: a short run (a throughput probe) is still at chance early on.
+COLLAPSE_MIN_STEPS = 200
 
 
 def main(trial: scitune.Trial) -> None:
@@ -249,7 +251,8 @@ def main(trial: scitune.Trial) -> None:
             examples_per_second=meter.examples_per_second,
             **clipping,
         )
-        if step >= COLLAPSE_AFTER * total_steps and loss_sum / interval_steps >= CHANCE_LOSS:
+        collapse_check = max(COLLAPSE_AFTER * total_steps, COLLAPSE_MIN_STEPS)
+        if step >= collapse_check and loss_sum / interval_steps >= CHANCE_LOSS:
             # The playbook counts an "uncharacteristically high loss" as infeasible (§5): a
             # ReLU net whose loss still sits at chance after a quarter of training is dead
             # (too-high learning rate), not a slow learner.

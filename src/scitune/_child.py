@@ -4,6 +4,14 @@
 It dies with the runner (``PR_SET_PDEATHSIG`` on Linux), runs the entrypoint, and on a normal
 end writes ``result.json`` in the trial directory *after* the metrics file is flushed, so a
 runner that restarts can tell a trial that finished from one that was cut off.
+
+A host memory limit (``$SCITUNE_MEMORY_LIMIT``, bytes; the batch-size probe's
+``--memory-limit``) is applied as ``RLIMIT_AS`` before the user's code is imported, so an
+allocation past it fails inside the trial, which then ends FAILED with an "out of memory" reason.
+``RLIMIT_AS`` counts *virtual* memory: every mapping, shared libraries and thread stacks included
+(importing torch alone maps ~600 MiB), so the limit must leave room for them, not just for the
+tensors. ``result.json`` also records the trial's peak address space and peak resident memory
+(Linux), so a limit can be chosen from measurements.
 """
 
 from __future__ import annotations
@@ -19,7 +27,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from scitune.integrations._torch_memory import is_oom  # light: never imports torch
 from scitune.trial import RESULT_FILE, RUNNER_PID_ENV
+
+MEMORY_LIMIT_ENV = "SCITUNE_MEMORY_LIMIT"
 
 
 def die_with_parent() -> None:
@@ -33,14 +44,65 @@ def die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _write_result(trial_dir: str, result: dict[str, Any]) -> None:
+def apply_memory_limit() -> int | None:
+    """Cap this process's address space at ``$SCITUNE_MEMORY_LIMIT`` bytes (``RLIMIT_AS``).
+
+    Inherited by the processes it starts (a ``command`` entrypoint). A tighter limit already in
+    place (``ulimit -v``) is kept. Returns the limit applied, or ``None`` when none is asked for.
+
+    Raises:
+        ValueError: the variable is not a positive integer, or the platform cannot limit memory.
+    """
+    text = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"${MEMORY_LIMIT_ENV} must be a positive number of bytes, got {text!r}")
+    try:
+        import resource
+    except ImportError:  # Windows
+        raise ValueError(
+            f"${MEMORY_LIMIT_ENV} needs RLIMIT_AS, which {sys.platform} lacks"
+        ) from None
+    limit = int(text)
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    for bound in (soft, hard):
+        if bound != resource.RLIM_INFINITY:
+            limit = min(limit, bound)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    return limit
+
+
+def _memory_peaks() -> dict[str, int]:
+    """Peak address space (``VmPeak``, what ``RLIMIT_AS`` counts) and peak RSS, in bytes."""
+    out: dict[str, int] = {}
+    with contextlib.suppress(OSError, ValueError, IndexError), open("/proc/self/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmPeak", "VmHWM"):
+                name = "peak_address_space_bytes" if key == "VmPeak" else "peak_rss_bytes"
+                out[name] = int(rest.split()[0]) * 1024
+    return out
+
+
+def _oom_error(exc: BaseException, limit: int | None) -> str | None:
+    """An "out of memory" reason when ``exc`` is an allocation failure, else ``None``."""
+    if not is_oom(exc):
+        return None
+    where = f" (address space limit {limit / 2**20:,.0f} MiB, ${MEMORY_LIMIT_ENV})" if limit else ""
+    return f"out of memory{where}: {type(exc).__name__}: {exc}"
+
+
+def _write_result(trial_dir: str, result: dict[str, Any], *, peaks: bool = True) -> None:
+    if peaks:  # this process ran the trial's code (not so for a command entrypoint)
+        result = {**result, **_memory_peaks()}
     path = Path(trial_dir) / RESULT_FILE
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result))
     os.replace(tmp, path)
 
 
-def _run_python(target: str) -> int:
+def _run_python(target: str, memory_limit: int | None = None) -> int:
     from scitune.errors import Infeasible
     from scitune.trial import Trial, TrialContext, _set_current
 
@@ -82,7 +144,11 @@ def _run_python(target: str) -> int:
         traceback.print_exc()
         sys.stderr.flush()
         trial.close()
-        _write_result(context.dir, {"returncode": 1, "error": f"{type(e).__name__}: {e}"})
+        oom = _oom_error(e, memory_limit)
+        result: dict[str, Any] = {"returncode": 1, "error": oom or f"{type(e).__name__}: {e}"}
+        if oom:
+            result["oom"] = True
+        _write_result(context.dir, result)
         return 1
     trial.close()
     _write_result(context.dir, {"returncode": 0})
@@ -95,11 +161,15 @@ def _run_command(args: list[str]) -> int:
         proc = subprocess.Popen(args, preexec_fn=die_with_parent)
     except OSError as e:
         print(f"scitune: could not start {args[0]!r}: {e}", file=sys.stderr)
-        _write_result(trial_dir, {"returncode": 127, "error": f"could not start {args[0]!r}: {e}"})
+        _write_result(
+            trial_dir,
+            {"returncode": 127, "error": f"could not start {args[0]!r}: {e}"},
+            peaks=False,
+        )
         return 127
     code = proc.wait()
     if code >= 0:  # a signal death (negative) is the runner's to explain: no result
-        _write_result(trial_dir, {"returncode": code})
+        _write_result(trial_dir, {"returncode": code}, peaks=False)
     return code if code >= 0 else 128 - code
 
 
@@ -108,8 +178,13 @@ def main(argv: list[str]) -> int:
     expected = os.environ.get(RUNNER_PID_ENV)
     if expected and os.getppid() != int(expected):
         return 1  # the runner died before we could tie our life to it
+    try:
+        memory_limit = apply_memory_limit()  # before any of the user's code is imported
+    except (ValueError, OSError) as e:
+        print(f"scitune: cannot apply the memory limit: {e}", file=sys.stderr)
+        return 2
     if len(argv) >= 2 and argv[0] == "python":
-        return _run_python(argv[1])
+        return _run_python(argv[1], memory_limit)
     if len(argv) >= 3 and argv[0] == "command" and argv[1] == "--":
         return _run_command(argv[2:])
     print("usage: python -m scitune._child (python MOD:FUNC | command -- ARGS...)")

@@ -8,6 +8,8 @@ from scitune.cli._analyze import analyze_cmd, report_cmd
 from scitune.cli._decide import adopt, baseline_app, compare, reject
 from scitune.cli._extend import extend
 from scitune.cli._init import init
+from scitune.cli._max_steps import max_steps  # noqa: F401 - registers `recommend max-steps`
+from scitune.cli._probe import probe_app
 from scitune.cli._recommend import recommend_app
 from scitune.cli._refine import refine
 from scitune.cli._reseed import reseed
@@ -39,6 +41,7 @@ app.add_typer(baseline_app, name="baseline")
 app.add_typer(round_app, name="round")
 app.add_typer(recommend_app, name="recommend")
 app.add_typer(stability_app, name="stability")
+app.add_typer(probe_app, name="probe")
 
 
 def main() -> None:

@@ -58,6 +58,8 @@ from scitune.stability import (
 )
 from scitune.stability import stored_study as _stored_study
 
+__all__ = ["clipping", "early", "lr_sweep", "stability_app", "warmup"]
+
 
 @stability_app.command("lr-sweep")
 @handle_errors

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from scitune._child import MEMORY_LIMIT_ENV
 from scitune.errors import EntrypointError
 from scitune.execution._entrypoint import child_argv, module_roots
 from scitune.execution._ingest import MetricsReader, declared_infeasible, repair_tail
@@ -110,6 +111,10 @@ class Runner:
         workers: trials run at once.
         observer: progress sink; ``None`` runs silently.
         max_trials: stop claiming after this many trials (``None``: all pending).
+        memory_limit: cap each trial process's address space at this many bytes
+            (``RLIMIT_AS``, applied by the trial process before it imports the user's code; Linux
+            only): an allocation past it fails, and the trial ends FAILED "out of memory". It
+            counts virtual memory, shared libraries included, so leave room for them.
     """
 
     def __init__(
@@ -125,9 +130,12 @@ class Runner:
         stale_after: float = 120.0,
         grace_s: float = 5.0,
         cwd: Path | None = None,
+        memory_limit: int | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}.")
+        if memory_limit is not None and memory_limit < 1:
+            raise ValueError(f"memory_limit must be >= 1 byte, got {memory_limit}.")
         self.study = study
         self.workers = workers
         self.observer = observer
@@ -138,6 +146,7 @@ class Runner:
         self.stale_after = stale_after
         self.grace_s = grace_s
         self.cwd = (cwd or Path.cwd()).resolve()
+        self.memory_limit = memory_limit
         self.worker = worker_id()
         self._active: dict[int, _Active] = {}
         self._stopping = False
@@ -306,6 +315,14 @@ class Runner:
         threads = str(max(1, (os.cpu_count() or 1) // self.workers))
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             env.setdefault(var, threads)
+        if self.memory_limit is not None:
+            env[MEMORY_LIMIT_ENV] = str(self.memory_limit)
+            # glibc reserves 64 MiB of address space per thread arena, depending on which
+            # threads happen to allocate: under RLIMIT_AS that reservation (not memory) would
+            # decide at random whether a trial fits. One arena makes the count reproducible.
+            env.setdefault("MALLOC_ARENA_MAX", "1")
+        else:
+            env.pop(MEMORY_LIMIT_ENV, None)  # never inherited from the runner's environment
         return env
 
     def _finish(self, active: _Active, code: int) -> None:
