@@ -52,7 +52,7 @@ def cli(*args: str) -> Any:
 
 @pytest.fixture
 def ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copy(HERE / "cli" / "toy.py", tmp_path / "toy.py")
+    shutil.copy(HERE / "execution" / "toy.py", tmp_path / "toy.py")
     (tmp_path / "study.toml").write_text(STUDY)
     monkeypatch.chdir(tmp_path)
     cli("run", "study.toml", "--workers", "2")

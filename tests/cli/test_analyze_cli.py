@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from scitune.cli import app
 
 HERE = Path(__file__).parent
+TOY = HERE.parent / "execution" / "toy.py"  # the runner tests' toy entrypoint
 runner = CliRunner()
 
 STUDY = """
@@ -34,7 +35,7 @@ learning_rate = { low = 1e-4, high = 1e-3, scale = "log" }
 
 @pytest.fixture
 def ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copy(HERE / "toy.py", tmp_path / "toy.py")
+    shutil.copy(TOY, tmp_path / "toy.py")
     (tmp_path / "study.toml").write_text(STUDY)
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["run", "study.toml", "--workers", "2", "--json"])

@@ -18,6 +18,7 @@ from scitune.cli import app
 from scitune.spec import load_spec
 
 HERE = Path(__file__).parent
+TOY = HERE.parent / "execution" / "toy.py"  # the runner tests' toy entrypoint
 REPO = HERE.parent.parent
 runner = CliRunner()
 
@@ -49,7 +50,7 @@ learning_rate = { low = 1e-4, high = 1.0, scale = "log" }
 
 @pytest.fixture
 def toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copy(HERE / "toy.py", tmp_path / "toy.py")
+    shutil.copy(TOY, tmp_path / "toy.py")
     (tmp_path / "study.toml").write_text(TOY_STUDY)
     monkeypatch.chdir(tmp_path)
     return tmp_path / "study.toml"

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from scitune.cli import app
 
 HERE = Path(__file__).parent
+TOY = HERE.parent / "execution" / "toy.py"  # the runner tests' toy entrypoint
 runner = CliRunner()
 WIDE = {"COLUMNS": "300"}
 
@@ -49,7 +50,7 @@ def cli(*args: str) -> Any:
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copy(HERE / "toy.py", tmp_path / "toy.py")
+    shutil.copy(TOY, tmp_path / "toy.py")
     (tmp_path / "grid.toml").write_text(GRID)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TOY_NOISE", "0.01")  # retrain noise: each seed shifts the curve
