@@ -7,22 +7,20 @@ that works offline (plotly.js is embedded once).
 
 from __future__ import annotations
 
-import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-import plotly.io as pio
 
 from scitune._stability_clip import ClippingResult
 from scitune._stability_curves import Series, TrialRun
 from scitune._stability_early import EarlyResult
 from scitune._stability_steps import MaxStepsResult
 from scitune._stability_sweeps import LRSweepResult, WarmupResult
-from scitune.analysis import Finding
 from scitune.plots._downsample import downsample_indices
+from scitune.plots._page import standalone_page
 from scitune.plots._style import (
     BLUE,
     GOLD,
@@ -384,53 +382,4 @@ def clipping_figures(result: ClippingResult) -> list[go.Figure]:
 # --- the page ------------------------------------------------------------------------------------
 
 
-def stability_page(
-    title: str,
-    figures: Sequence[go.Figure],
-    *,
-    findings: Sequence[Finding] = (),
-    facts: Mapping[str, str] | None = None,
-) -> str:
-    """One offline HTML page: a title, facts, the findings, then the figures.
-
-    plotly.js is inlined once (the page makes no network request); user text is escaped.
-    """
-    parts = [
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>",
-        f"<title>scitune · {html.escape(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-    ]
-    if facts:
-        rows = "".join(
-            f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts.items()
-        )
-        parts.append(f"<table class='facts'>{rows}</table>")
-    for f in findings:
-        parts.append(
-            f"<div class='finding {f.severity}'><b>{html.escape(f.code)}</b> "
-            f"<span class='section'>{html.escape(f.section)}</span><p>{html.escape(f.message)}"
-            f"</p><p class='action'>→ {html.escape(f.action)}</p></div>"
-        )
-    for i, fig in enumerate(figures):
-        div = pio.to_html(
-            fig,
-            full_html=False,
-            include_plotlyjs=i == 0,
-            config={"displaylogo": False, "responsive": True},
-        )
-        parts.append(f"<div class='plot'>{div}</div>")
-    parts.append("<footer>scitune · works offline: everything it needs is in this file.</footer>")
-    parts.append("</body></html>\n")
-    return "".join(parts)
-
-
-_CSS = (
-    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;color:#1f2933;"
-    "max-width:1100px;margin:24px auto;padding:0 16px}h1{font-size:22px}"
-    ".facts{border-collapse:collapse;margin:12px 0}.facts th{text-align:left;padding:3px 12px 3px"
-    " 0;color:#616e7c;font-weight:500}.facts td{padding:3px 0}"
-    ".finding{border-left:4px solid #2f6db5;padding:6px 12px;margin:10px 0;background:#f5f7fa}"
-    ".finding.warning{border-color:#f0a400}.finding.critical{border-color:#d1332e}"
-    ".finding p{margin:4px 0}.section{color:#616e7c;font-size:12px;margin-left:8px}"
-    ".action{color:#3e4c59}.plot{margin:18px 0}footer{color:#616e7c;font-size:12px;margin:24px 0}"
-)
+stability_page = standalone_page
