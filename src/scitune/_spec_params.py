@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, get_args
 
 from scitune._spec_problems import Loc, Problem, did_you_mean, format_path, kind, sentence, show
-from scitune.errors import InvalidSpaceError
+from scitune.errors import InvalidSpaceError, SpecError
 from scitune.space import ChoiceDomain, Domain, FloatDomain, IntDomain, Value
 
 Role = Literal["scientific", "nuisance", "fixed"]
@@ -359,4 +359,23 @@ def seconds_in(text: object) -> float:
             seconds = math.inf
     if not math.isfinite(seconds):
         raise ValueError(f"must be a finite number of seconds, got {show(text)}.")
+    return seconds
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds in a duration: ``"90s"``, ``"20m"``, ``"1h30m"``, ``"2h"``, ``"1d"`` or a number.
+
+    Raises:
+        SpecError: ``text`` is not a duration, or is negative or infinite.
+
+    Example:
+        >>> parse_duration("1h30m"), parse_duration("20m"), parse_duration(45)
+        (5400.0, 1200.0, 45.0)
+    """
+    try:
+        seconds = seconds_in(text)
+    except ValueError as exc:
+        raise SpecError(f"invalid duration: {exc}") from None
+    if seconds < 0:
+        raise SpecError(f"invalid duration: must be >= 0, got {show(text)}.")
     return seconds

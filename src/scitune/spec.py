@@ -54,6 +54,7 @@ from scitune._spec_params import (
     Sampler,
     domain_to_dict,
     key_str,
+    parse_duration,
     seconds_in,
     value_key,
 )
@@ -149,25 +150,6 @@ _ORDER = {key: i for i, key in enumerate(_VOCABULARY.sections[()])}
 
 _Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 _Count = Annotated[int, Field(strict=True, ge=1, le=MAX_INT)]
-
-
-def parse_duration(text: str | float | int) -> float:
-    """Seconds in a duration: ``"90s"``, ``"20m"``, ``"1h30m"``, ``"2h"``, ``"1d"`` or a number.
-
-    Raises:
-        SpecError: ``text`` is not a duration, or is negative or infinite.
-
-    Example:
-        >>> parse_duration("1h30m"), parse_duration("20m"), parse_duration(45)
-        (5400.0, 1200.0, 45.0)
-    """
-    try:
-        seconds = seconds_in(text)
-    except ValueError as exc:
-        raise SpecError(f"invalid duration: {exc}") from None
-    if seconds < 0:
-        raise SpecError(f"invalid duration: must be >= 0, got {show(text)}.")
-    return seconds
 
 
 def _check_metric(value: str) -> str:
