@@ -172,19 +172,7 @@ def adopt(
                 "forced), or gather more runs with `scitune reseed`."
             )
         evidence["forced"] = result.verdict != "adopt"
-    record = project.storage.add_decision(
-        NewDecision(
-            kind="adopt",
-            params=dict(cand.params),
-            evidence=evidence,
-            study=cand.study.name,
-            trial_number=cand.trial.number,
-            metric=cand.study.spec.objective.metric,
-            value=cand.mean,
-            round_number=project.open_round(),
-            notes=notes,
-        )
-    )
+    record = _record(project, "adopt", cand, evidence, notes)
     if as_json:
         print_json(to_jsonable(record))
         return
@@ -211,19 +199,7 @@ def reject(
     if project.baseline() is not None:
         _, _, result = run_comparison(BASELINE_REF, ref, cost=0.0, confidence=0.95, storage=url)
         evidence["comparison"] = to_jsonable(result)
-    record = project.storage.add_decision(
-        NewDecision(
-            kind="reject",
-            params=dict(cand.params),
-            evidence=evidence,
-            study=cand.study.name,
-            trial_number=cand.trial.number,
-            metric=cand.study.spec.objective.metric,
-            value=cand.mean,
-            round_number=project.open_round(),
-            notes=reason,
-        )
-    )
+    record = _record(project, "reject", cand, evidence, reason)
     if as_json:
         print_json(to_jsonable(record))
         return
@@ -231,6 +207,25 @@ def reject(
 
 
 BASELINE_REF = "baseline"
+
+
+def _record(
+    project: Project, kind: str, cand: ConfigRef, evidence: dict[str, Any], notes: str
+) -> DecisionRecord:
+    """Append a decision about ``cand`` to the record, in the open round if there is one."""
+    return project.storage.add_decision(
+        NewDecision(
+            kind=kind,
+            params=dict(cand.params),
+            evidence=evidence,
+            study=cand.study.name,
+            trial_number=cand.trial.number,
+            metric=cand.study.spec.objective.metric,
+            value=cand.mean,
+            round_number=project.open_round(),
+            notes=notes,
+        )
+    )
 
 
 def _project(storage: str | None) -> Project:
