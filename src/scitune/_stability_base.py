@@ -14,11 +14,14 @@ import math
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from scitune.errors import ScituneError
+from scitune.errors import ScituneError, StudyNotFoundError
 from scitune.space import ChoiceDomain, FloatDomain, IntDomain, Value
-from scitune.spec import StudySpec
+from scitune.spec import StudySpec, load_spec
+from scitune.storage import FrozenTrial, Storage, open_storage
+from scitune.study import SOURCE_KEY, Study
 
 __all__ = [
     "CONSTANT_LR",
@@ -269,3 +272,53 @@ def _role(spec: StudySpec | None, name: str) -> str | None:
 
 def _show(value: Value) -> str:
     return f"{value:g}" if isinstance(value, float) else repr(value)
+
+
+@dataclass(frozen=True)
+class UserStudy:
+    """The study a measurement starts from: its spec and store, and one full configuration."""
+
+    spec: StudySpec
+    storage: Storage
+    study: Study | None
+    params: Mapping[str, Value]
+    origin: str  # "the best trial (#7)" or "the middle of each range (nothing has run)"
+    best: FrozenTrial | None = None  # the best trial, when the study has run
+
+    def default_path(self, name: str, suffix: str = ".toml") -> Path:
+        """Beside the user's study file (so its entrypoint is found the same way), else here."""
+        folder = Path(self.spec.source).parent if self.spec.source is not None else Path()
+        return folder / f"{name}{suffix}"
+
+
+def open_user_study(ref: str, *, storage_url: str | None = None) -> UserStudy:
+    """The user's study by file or name; its best trial's values, else each range's middle.
+
+    Raises:
+        StudyNotFoundError: ``ref`` is neither a study file nor a stored study's name.
+    """
+    path = Path(ref)
+    study: Study | None
+    try:
+        study = Study.load(ref, storage_url=storage_url)
+    except StudyNotFoundError:
+        if not (path.suffix == ".toml" or path.is_file()):
+            raise
+        study = None
+    if study is not None:
+        spec, storage = study.spec, study.storage
+        if spec.base == "baseline":  # the stored spec holds the baseline's fixed values
+            data = {k: v for k, v in study.record.spec.items() if k != SOURCE_KEY}
+            spec = StudySpec.from_dict(data, source=spec.source)
+    else:
+        spec = load_spec(path)
+        storage = open_storage(storage_url or spec.storage)
+        if spec.base == "baseline":
+            from scitune.study import _from_baseline
+
+            spec = _from_baseline(spec, storage, None)
+    best = study.best(1) if study is not None else []
+    params, origin = base_config(
+        spec, best[0].params if best else None, best[0].number if best else None
+    )
+    return UserStudy(spec, storage, study, params, origin, best[0] if best else None)

@@ -33,9 +33,9 @@ from scitune._stability_base import (
     Base,
     Derived,
     ParamNames,
-    base_config,
     log_grid,
     lr_range,
+    open_user_study,
 )
 from scitune._stability_clip import ClippingResult, clipped_share, clipping_result
 from scitune._stability_curves import (
@@ -75,7 +75,7 @@ from scitune._toml_out import render_study
 from scitune.errors import ScituneError, StudyNotFoundError
 from scitune.execution import Runner, RunObserver, RunSummary
 from scitune.spec import StudySpec, load_spec
-from scitune.storage import Storage, open_storage
+from scitune.storage import Storage
 from scitune.study import SOURCE_KEY, Study
 
 __all__ = [
@@ -145,30 +145,11 @@ def open_source(
     range. Raises :class:`~scitune.errors.StudyNotFoundError` for an unknown name.
     """
     names = names or ParamNames()
-    path = Path(ref)
-    study: Study | None
-    try:
-        study = Study.load(ref, storage_url=storage_url)
-    except StudyNotFoundError:
-        if not (path.suffix == ".toml" or path.is_file()):
-            raise
-        study = None
-    if study is not None:
-        spec, storage = study.spec, study.storage
-        if spec.base == "baseline":  # the stored spec holds the baseline's fixed values
-            data = {k: v for k, v in study.record.spec.items() if k != SOURCE_KEY}
-            spec = StudySpec.from_dict(data, source=spec.source)
-    else:
-        spec = load_spec(path)
-        storage = open_storage(storage_url or spec.storage)
-        if spec.base == "baseline":
-            from scitune.study import _from_baseline
-
-            spec = _from_baseline(spec, storage, None)
-    best = study.best(1) if study is not None else []
-    params, origin = base_config(
-        spec, best[0].params if best else None, best[0].number if best else None
+    user = open_user_study(ref, storage_url=storage_url)
+    spec, storage, study, params, origin = (
+        user.spec, user.storage, user.study, user.params, user.origin
     )
+    best = [user.best] if user.best is not None else []
     low, high, where = lr_range(spec, params, names.learning_rate)
     best_lr = None
     if best:
