@@ -76,7 +76,15 @@ def test_refine_contains_the_best_trials_and_widens_past_the_edge(ran: Path) -> 
     refined = Study.open(spec)
     history = refined._histories(refined.trials())
     assert sum(len(v) for v in history.values()) == 8
-    assert all(o.value is not None for v in history.values() for o in v)
+    assert all(o.value is not None and o.prior for v in history.values() for o in v)
+    # What they explored inside the new range is not explored again: the new study creates
+    # only the rest of its 10 exploration trials before the Bayesian ones.
+    inside = sum(
+        change["new"]["low"] <= t["params"]["learning_rate"] <= change["new"]["high"]
+        for t in trials
+    )
+    assert inside >= 3
+    assert len(refined.ensure_trials()) == max(0, 10 - inside)
 
 
 def test_extend_keeps_the_linear_decay_length(ran: Path) -> None:

@@ -95,7 +95,9 @@ def propose(
         n = cell.target - counts.get(cell.key, 0)
         if n <= 0:
             continue
-        upfront = sampler.upfront(cell.space)
+        upfront = sampler.upfront(
+            cell.space, (histories or {}).get(cell.key, ()), context=cell.context
+        )
         now = n if upfront is None else max(0, min(n, upfront - counts.get(cell.key, 0)))
         wanted[cell.key], later[cell.key] = now, n - now
     budget = sum(later.values()) if batch is None else batch

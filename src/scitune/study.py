@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +183,7 @@ class Study:
         if include_history:
             for per_slot in self._history_studies().values():
                 for slot, observations in per_slot.items():
-                    out.setdefault(slot, []).extend(observations)
+                    out.setdefault(slot, []).extend(replace(o, prior=True) for o in observations)
         return out
 
     def _history_studies(self) -> dict[str, dict[str, list[Observation]]]:

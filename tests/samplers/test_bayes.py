@@ -162,6 +162,24 @@ def test_first_trials_are_the_quasirandom_exploration() -> None:
     assert mixed.configs[:2] == qr[8:] and mixed.configs[2] not in qr
 
 
+def test_an_earlier_studys_results_count_as_exploration() -> None:
+    sampler = BayesSampler(seed=4, algorithm="tpe")
+    wide = QuasiRandomSampler(seed=1).suggest(QUAD, [], 12, state={}).configs
+    narrow = Space.build({"lr": FloatDomain(1e-3, 1e-1, "log"), "x": FloatDomain(0.0, 1.0)})
+    inside = [c for c in wide if 1e-3 <= float(c["lr"]) <= 1e-1]
+    prior = [Observation(c, quad(c), prior=True) for c in wide]
+    assert 0 < len(inside) < 10
+    # Only the prior trials inside the refined space count; this study's own do not.
+    assert sampler.startup(narrow, prior) == 10 - len(inside)
+    own = [Observation(c, quad(c)) for c in inside]
+    assert sampler.startup(narrow, own) == 10
+    assert sampler.startup(narrow, prior * 3) == 0
+    # With the exploration done, the first suggestion is already Bayesian.
+    s = sampler.suggest(narrow, prior * 3, 1, state={})
+    assert s.state["n_startup"] == 0
+    assert s.configs != QuasiRandomSampler(seed=4).suggest(narrow, [], 1, state={}).configs
+
+
 def test_settings_record_the_algorithm_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
     sampler = make_sampler("bayes", seed=3, goal="maximize")
     assert sampler.settings() == {
@@ -387,12 +405,27 @@ def test_histories_mark_infeasible_failed_and_pending_trials(toy_study: Path) ->
 
 
 def test_runner_creates_bayes_trials_lazily_and_runs_them_all(toy_study: Path) -> None:
-    from scitune.execution import Runner
+    from scitune.execution import Runner, StateCounts
+
+    class Totals:
+        seen: list[int] = []
+
+        def on_start(self, study: Study, counts: StateCounts) -> None:
+            self.seen.append(counts.total)
+
+        def on_update(self, counts: StateCounts, best: object) -> None:
+            self.seen.append(counts.total)
+
+        def on_trial_finished(self, trial: object) -> None: ...
+        def on_message(self, text: str) -> None: ...
 
     study = Study.open(load_spec(toy_study))
-    summary = Runner(study, workers=2, ingest_interval=0.05).run()
+    totals = Totals()
+    summary = Runner(study, workers=2, ingest_interval=0.05, observer=totals).run()
     trials = study.trials()
     assert summary.counts.complete == 14 and len(trials) == 14
+    # The progress total is the design's size from the start, not the trials created so far.
+    assert totals.seen and set(totals.seen) == {14}
     assert all(t.state is TrialState.COMPLETE for t in trials)
     assert study.record.sampler_state["cells"]["{}"] == {
         "algorithm": "gp", "position": 14, "n_startup": 10

@@ -77,7 +77,7 @@ def status(
         return
     st = Study.load(study, storage_url=url)
     trials = st.trials()
-    counts = StateCounts.of(trials)
+    counts = StateCounts.of(trials, planned=st.planned_trials())
     ranked = [r for r in st.ranked(trials) if r.rank is not None]
     ranked.sort(key=lambda r: r.rank or 0)
     if as_json:
@@ -101,7 +101,7 @@ def status(
     if st.spec.based_on is not None:
         console.print(f"fixed values from baseline #{st.spec.based_on} (base = 'baseline')")
     console.print(
-        f"{counts.finished}/{max(counts.total, st.planned_trials())} finished: "
+        f"{counts.finished}/{counts.total} finished: "
         f"[green]{counts.complete} complete[/], [yellow]{counts.infeasible} infeasible[/], "
         f"[red]{counts.failed} failed[/], {counts.running} running, {counts.pending} pending"
     )

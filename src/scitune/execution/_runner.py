@@ -52,6 +52,9 @@ class StateCounts:
     complete: int = 0
     infeasible: int = 0
     failed: int = 0
+    # Design trials an adaptive sampler has not created yet (bayes creates them in batches):
+    # counted in the total so that a progress bar does not grow as they appear.
+    unscheduled: int = 0
 
     @property
     def finished(self) -> int:
@@ -59,14 +62,17 @@ class StateCounts:
 
     @property
     def total(self) -> int:
-        return self.finished + self.pending + self.running
+        return self.finished + self.pending + self.running + self.unscheduled
 
     @classmethod
-    def of(cls, trials: list[FrozenTrial]) -> StateCounts:
+    def of(cls, trials: list[FrozenTrial], *, planned: int = 0) -> StateCounts:
+        """Counts per state; ``planned`` is the study's design size (reruns come on top)."""
         counts = cls()
         for t in trials:
             name = t.state.value.lower()
             setattr(counts, name, getattr(counts, name) + 1)
+        design = sum(1 for t in trials if t.parent_number is None)
+        counts.unscheduled = max(0, planned - design)
         return counts
 
 
@@ -153,6 +159,7 @@ class Runner:
         self._entrypoint_error: str | None = None
         self._best: FrozenTrial | None = None
         self._problems: list[str] = []
+        self._planned = 0  # the design's size, read once per run
 
     # -- public ------------------------------------------------------------------------------
     def run(self) -> RunSummary:
@@ -171,7 +178,8 @@ class Runner:
             recovered, requeued = self._recover()
             self.study.ensure_trials()
             self._refresh_best()
-            counts = StateCounts.of(self.study.trials())
+            self._planned = self.study.planned_trials()
+            counts = self._counts()
             if self.observer:
                 self.observer.on_start(self.study, counts)
             self._loop()
@@ -179,7 +187,7 @@ class Runner:
         if self._entrypoint_error:
             raise EntrypointError(self._entrypoint_error)
         return RunSummary(
-            counts=StateCounts.of(trials),
+            counts=StateCounts.of(trials, planned=self._planned),
             best=self._best,
             elapsed_s=time.monotonic() - start,
             interrupted=self._stopping,
@@ -245,11 +253,11 @@ class Runner:
                 self.study.storage.heartbeat([a.trial.id for a in self._active.values()])
                 last_beat = now
             if self.observer and now - last_update >= 0.5:
-                self.observer.on_update(StateCounts.of(self.study.trials()), self._best)
+                self.observer.on_update(self._counts(), self._best)
                 last_update = now
             time.sleep(self.poll_interval)
         if self.observer:
-            self.observer.on_update(StateCounts.of(self.study.trials()), self._best)
+            self.observer.on_update(self._counts(), self._best)
 
     def _launch(self, trial: FrozenTrial) -> None:
         spec = self.study.spec
@@ -405,6 +413,9 @@ class Runner:
             self._refresh_best()
         if self.observer:
             self.observer.on_trial_finished(finished)
+
+    def _counts(self) -> StateCounts:
+        return StateCounts.of(self.study.trials(), planned=self._planned)
 
     def _refresh_best(self) -> None:
         best = self.study.best(1)

@@ -28,13 +28,15 @@ class Observation:
     ``value`` is ``None`` for a trial without a score; ``feasible`` is False for INFEASIBLE
     trials and for those that violate a satisficing constraint (a constraint violation, not a
     bad score). ``pending`` marks a trial created but not finished (PENDING or RUNNING): an
-    adaptive sampler must not propose it again.
+    adaptive sampler must not propose it again. ``prior`` marks a trial of an earlier study
+    (``search.history``): exploration already done, which an adaptive sampler need not repeat.
     """
 
     params: Mapping[str, Value]
     value: float | None
     feasible: bool = True
     pending: bool = False
+    prior: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,12 +79,18 @@ class Sampler(abc.ABC):
                 conditional axes but are not part of the returned configurations.
         """
 
-    def upfront(self, space: Space) -> int | None:
+    def upfront(
+        self,
+        space: Space,
+        history: Sequence[Observation] = (),
+        context: Mapping[str, Value] | None = None,
+    ) -> int | None:
         """How many configurations of ``space`` can be proposed before any result is known.
 
         ``None`` (non-adaptive samplers): all of them, so a study creates its trials at once.
-        An adaptive sampler returns its exploration size; the trials after it are created a
-        few at a time, each batch with the results so far in ``history``.
+        An adaptive sampler returns its exploration size, less what ``history`` already
+        explored; the trials after it are created a few at a time, each batch with the results
+        so far in ``history``.
         """
         return None
 

@@ -3,7 +3,8 @@
 The playbook (PLAYBOOK_SPEC §7, item 26) explores with quasi-random search and, once the space is
 understood, switches to Bayesian optimization that treats diverged trials as infeasible. Here
 the first ``n_startup`` configurations of a design cell are the quasi-random ones the study seed
-gives (the exploration), and every later one comes from Optuna's samplers used as a library:
+gives (the exploration; a refined study counts its ``search.history`` trials inside its space
+towards it, so one refined from a full exploration starts Bayesian), and every later one comes from Optuna's samplers used as a library:
 each call builds a fresh in-memory Optuna study from the ``history`` it is handed, asks it for
 configurations and throws it away. Optuna's storage is never used to keep anything, and the
 sampler never sees scitune's: algorithms get data, not back-ends.
@@ -109,12 +110,32 @@ class BayesSampler(Sampler):
             "n_startup": self.n_startup,
         }
 
-    def startup(self, space: Space) -> int:
-        """Exploration trials per cell: ``n_startup``, or ``max(10, 2 * len(space))``."""
-        return self.n_startup if self.n_startup is not None else max(10, 2 * len(space))
+    def startup(
+        self,
+        space: Space,
+        history: Sequence[Observation] = (),
+        context: Mapping[str, Value] | None = None,
+    ) -> int:
+        """Exploration trials per cell: ``n_startup`` (default ``max(10, 2 * len(space))``)
+        less the earlier studies' results inside ``space`` (a refined study's history has
+        explored it already: §7 goes straight to Bayesian optimization there).
+        """
+        base = self.n_startup if self.n_startup is not None else max(10, 2 * len(space))
+        codec = _Codec(space, context or {})
+        explored = sum(
+            1
+            for o in history
+            if o.prior and _has_result(o) and codec.encode(o.params) is not None
+        )
+        return max(0, base - explored)
 
-    def upfront(self, space: Space) -> int | None:
-        return self.startup(space)
+    def upfront(
+        self,
+        space: Space,
+        history: Sequence[Observation] = (),
+        context: Mapping[str, Value] | None = None,
+    ) -> int | None:
+        return self.startup(space, history, context)
 
     def suggest(
         self,
@@ -126,7 +147,7 @@ class BayesSampler(Sampler):
         context: Mapping[str, Value] | None = None,
     ) -> Suggestion:
         position = int(state.get("position", 0))
-        startup = self.startup(space)
+        startup = self.startup(space, history, context)
         explore = max(0, min(n, startup - position))
         configs: list[dict[str, Value]] = []
         if explore:
@@ -258,6 +279,13 @@ def _one_thread() -> contextlib.AbstractContextManager[object]:
     return limits
 
 
+def _has_result(o: Observation) -> bool:
+    """A finished trial that tells something: a finite score, or an infeasibility."""
+    return not o.pending and (
+        (o.value is not None and math.isfinite(o.value)) or not o.feasible
+    )
+
+
 def _frozen_trials(
     codec: _Codec, history: Sequence[Observation], goal: Goal
 ) -> list[optuna.trial.FrozenTrial]:
@@ -270,12 +298,7 @@ def _frozen_trials(
     """
     from optuna.trial import TrialState, create_trial
 
-    def finite(v: float | None) -> bool:
-        return v is not None and math.isfinite(v)
-
-    def counted(o: Observation) -> bool:  # a result: a score, or an infeasibility
-        return not o.pending and (finite(o.value) or not o.feasible)
-
+    counted = _has_result
     feasible = [o.value for o in history if counted(o) and o.feasible and o.value is not None]
     worst = (max if goal == "minimize" else min)(feasible, default=0.0)
     constrained = any(counted(o) and not o.feasible for o in history)
@@ -288,7 +311,7 @@ def _frozen_trials(
         if o.pending:
             out.append(create_trial(state=TrialState.RUNNING, params=params, distributions=dists))
             continue
-        value = float(o.value) if o.value is not None and finite(o.value) else worst
+        value = float(o.value) if o.value is not None and math.isfinite(o.value) else worst
         out.append(
             create_trial(
                 params=params,
