@@ -60,7 +60,7 @@ def ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_refine_contains_the_best_trials_and_widens_past_the_edge(ran: Path) -> None:
-    out = cli("refine", "toy-sched", "-o", "next.toml")
+    out = cli("refine", "toy-sched", "-o", "next.toml", "--trials", "12")
     (change,) = out["changes"]
     assert change["axis"] == "learning_rate"
     # The toy's optimum (1e-2) lies above the explored range: the new range grows past 1e-3.
@@ -71,6 +71,7 @@ def test_refine_contains_the_best_trials_and_widens_past_the_edge(ran: Path) -> 
         assert change["new"]["low"] <= t["params"]["learning_rate"] <= change["new"]["high"]
     spec = load_spec(ran / "next.toml")
     assert spec.search.sampler == "bayes" and spec.search.history == ("toy-sched",)
+    assert spec.budget.trials == 12
     assert "# was [0.0001, 0.001] log" in (ran / "next.toml").read_text()
     # The explored trials stay available: the Bayesian sampler of the new study sees them.
     refined = Study.open(spec)

@@ -37,9 +37,12 @@ class RangeChange:
 
 
 def refine_spec(
-    spec: StudySpec, analysis: Analysis, *, name: str | None = None
+    spec: StudySpec, analysis: Analysis, *, name: str | None = None, trials: int | None = None
 ) -> tuple[dict[str, Any], list[RangeChange]]:
-    """The refined study (as ``StudySpec.to_dict`` data) and every range it changed."""
+    """The refined study (as ``StudySpec.to_dict`` data) and every range it changed.
+
+    ``trials``: the new study's budget per design cell (default: the explored study's).
+    """
     data = spec.to_dict()
     axes = {a.key: a for a in spec.nuisance_space().axes}
     changes = []
@@ -53,6 +56,8 @@ def refine_spec(
             changes.append(change)
     data["name"] = name or f"{spec.name}-refined"
     data["search"] = {**data["search"], "sampler": "bayes", "history": [spec.name]}
+    if trials is not None:
+        data["budget"] = {**data["budget"], "trials": trials}
     data.pop("based_on", None)
     return data, changes
 

@@ -93,6 +93,25 @@ def test_run_then_trials_status_in_every_format(toy: Path) -> None:
     assert human.exit_code == 0 and "4 complete" in human.stdout
 
 
+def test_run_stores_where_the_flag_or_environment_says(toy: Path) -> None:
+    other = f"sqlite:///{toy.parent / 'other.db'}"
+    env = {"SCITUNE_STORAGE": other}
+    result = runner.invoke(app, ["run", str(toy), "--max-trials", "1", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    # The study went to the environment's store, not to the file's default one.
+    assert json.loads(runner.invoke(app, ["status", "--json"], env=env).stdout)[0]["study"] == (
+        "cli-toy"
+    )
+    assert not (toy.parent / ".scitune" / "scitune.db").exists()
+    third = f"sqlite:///{toy.parent / 'third.db'}"
+    flagged = runner.invoke(
+        app, ["run", str(toy), "--max-trials", "1", "--storage", third, "--json"], env=env
+    )
+    assert flagged.exit_code == 0, flagged.output
+    listing = runner.invoke(app, ["status", "--storage", third, "--json"]).stdout
+    assert [s["study"] for s in json.loads(listing)] == ["cli-toy"]
+
+
 def test_init_writes_a_study_that_parses_and_refuses_to_overwrite(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -38,6 +38,12 @@ def refine(
         Path | None, typer.Option("--output", "-o", help="Where to write the new study file.")
     ] = None,
     name: Annotated[str | None, typer.Option(help="The new study's name.")] = None,
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Trials per design cell in the new study (default: the explored one's)."
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
     storage: Annotated[str | None, typer.Option("--storage", help=STORAGE_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
@@ -50,7 +56,7 @@ def refine(
     """
     st = Study.load(study, storage_url=storage or storage_default())
     analysis = analyze(StudySnapshot.from_study(st))
-    data, changes = refine_spec(st.spec, analysis, name=name)
+    data, changes = refine_spec(st.spec, analysis, name=name, trials=trials)
     StudySpec.from_dict(data)  # the written file must be a valid study
     path = output or Path(f"{data['name']}.toml")
     if path.exists() and not force:

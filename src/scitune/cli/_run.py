@@ -9,13 +9,20 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from scitune.cli._common import JSON_HELP, console, err_console, handle_errors, print_json
+from scitune.cli._common import (
+    JSON_HELP,
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    storage_default,
+)
 from scitune.cli._tables import best_table, trial_json
 from scitune.errors import ScituneError, SpecError
 from scitune.execution import Runner, RunSummary, StateCounts
 from scitune.project import Project
 from scitune.spec import load_spec
-from scitune.storage import FrozenTrial, TrialState
+from scitune.storage import FrozenTrial, TrialState, open_storage
 from scitune.study import Study
 
 
@@ -85,6 +92,13 @@ def run(
     max_trials: Annotated[
         int | None, typer.Option(min=1, help="Run at most this many trials, then stop.")
     ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="Storage URL (default: $SCITUNE_STORAGE, else the study file's `storage`).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Run the study's pending trials; run it again to resume an interrupted study."""
@@ -102,7 +116,9 @@ def run(
     if not as_json:
         for warning in spec.warnings():
             err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
-    st = Study.open(spec)
+    # The same precedence as every command that loads a study: flag, environment, file.
+    url = storage or storage_default()
+    st = Study.open(spec, open_storage(url) if url else None)
     round_number = Project(st.storage).open_round()
     if round_number is not None:  # a study run during a round belongs to it
         st.storage.attach_study(round_number, st.record.id)

@@ -1,13 +1,13 @@
 """Explore, then exploit: quasi-random points first, then Bayesian optimization on the history.
 
 The playbook (PLAYBOOK_SPEC §7, item 26) explores with quasi-random search and, once the space is
-understood, switches to Bayesian optimization that treats diverged trials as infeasible. Here
-the first ``n_startup`` configurations of a design cell are the quasi-random ones the study seed
-gives (the exploration; a refined study counts its ``search.history`` trials inside its space
-towards it, so one refined from a full exploration starts Bayesian), and every later one comes from Optuna's samplers used as a library:
-each call builds a fresh in-memory Optuna study from the ``history`` it is handed, asks it for
-configurations and throws it away. Optuna's storage is never used to keep anything, and the
-sampler never sees scitune's: algorithms get data, not back-ends.
+understood, switches to Bayesian optimization that treats diverged trials as infeasible. Here the
+first ``n_startup`` configurations of a design cell are the quasi-random ones the study seed gives
+(the exploration; a refined study counts its ``search.history`` trials inside its space towards it,
+so one refined from a full exploration starts Bayesian), and every later one comes from Optuna's
+samplers used as a library: each call builds a fresh in-memory Optuna study from the ``history`` it
+is handed, asks it for configurations and throws it away. Optuna's storage is never used to keep
+anything, and the sampler never sees scitune's: algorithms get data, not back-ends.
 
 - ``gp``: :class:`optuna.samplers.GPSampler` (needs torch), the default when torch is installed;
   ``tpe``: :class:`optuna.samplers.TPESampler` (multivariate, grouped for conditional axes,
