@@ -35,6 +35,10 @@ class RangeChange:
     new: Mapping[str, Any]
     why: str
 
+    @property
+    def changed(self) -> bool:
+        return dict(self.old) != dict(self.new)
+
 
 def refine_spec(
     spec: StudySpec, analysis: Analysis, *, name: str | None = None, trials: int | None = None
@@ -96,7 +100,11 @@ def _refine_axis(axis: Axis, result: AxisResult, analysis: Analysis) -> RangeCha
     old = _dump(domain, domain.low, domain.high)
     new = _dump(domain, low, high)
     if new == old:
-        return None
+        # Said, not skipped: a range the best trials fill is itself a finding.
+        reasons = [
+            f"kept: the best {len(top)} trials span {_fmt(domain, top, min)} .. "
+            f"{_fmt(domain, top, max)}, which padded is the whole range"
+        ]
     return RangeChange(result.key, _path(axis), old, new, "; ".join(reasons))
 
 

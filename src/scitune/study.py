@@ -105,6 +105,11 @@ class Study:
                 f"no study file or study named {ref!r} in {storage.url}. {known} "
                 "Pass a study file (study.toml) or one of those names."
             ) from e
+        return cls.from_record(storage, record)
+
+    @classmethod
+    def from_record(cls, storage: Storage, record: StudyRecord) -> Study:
+        """A study as its record in ``storage`` stores it (the spec it was run with)."""
         data = dict(record.spec)
         source = data.pop(SOURCE_KEY, None)
         spec = StudySpec.from_dict(data, source=Path(source) if source else None)

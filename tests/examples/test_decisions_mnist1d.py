@@ -43,3 +43,18 @@ def test_retrain_spread_and_verdicts(tmp_path: Path, monkeypatch: pytest.MonkeyP
     spread = {v.trial: v for v in analysis.config_variance}
     assert spread[1].n == 5 and spread[1].std is not None and spread[1].std > 0
     assert "variance.trial" in {f.code for f in analysis.findings}
+
+    # The final evaluation reads each run's best checkpoint once, on the test set.
+    from examples.mnist1d.evaluate import best_checkpoint, evaluate
+    from examples.mnist1d.train import evaluate_test
+
+    final = evaluate(f"{study.name}#1")
+    runs = resolve_ref(f"{study.name}#1").runs
+    assert [r["trial"] for r in final["runs"]] == [t.number for t in runs]
+    accuracies = [r["test_accuracy"] for r in final["runs"]]
+    assert len(accuracies) == 5 and 0.8 < final["test_accuracy_mean"] < 1.0
+    assert final["test_accuracy_sd"] is not None and final["test_accuracy_sd"] > 0
+    first = study.storage.get_trial(study.record.id, final["runs"][0]["trial"])
+    assert evaluate_test(first.params, best_checkpoint(study, first))["test_accuracy"] == (
+        accuracies[0]
+    )

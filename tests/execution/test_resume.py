@@ -113,8 +113,10 @@ def test_sigkill_mid_study_then_resume(
     for number, t in before.items():  # finished trials untouched
         assert (after[number].finished_at, after[number].value) == (t.finished_at, t.value)
         assert after[number].attempts == 1
-    for number in interrupted:
-        assert after[number].attempts == 2
+    # An interrupted trial is run again (attempt 2), unless it had finished its work when the
+    # runner died (its result file written, under load a real possibility): then it is kept.
+    attempts = sorted(after[number].attempts for number in interrupted)
+    assert attempts == [1] * summary["recovered"] + [2] * summary["requeued"]
     _assert_store_holds_every_line(study)
 
 

@@ -449,3 +449,17 @@ def test_import_scitune_samplers_loads_neither_optuna_nor_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
+
+
+def test_status_counts_the_trials_not_created_yet(toy_study: Path) -> None:
+    from typer.testing import CliRunner
+
+    from scitune.cli import app
+
+    study = Study.open(load_spec(toy_study))
+    assert len(study.ensure_trials()) == 10  # the other 4 wait for results
+    runner = CliRunner()
+    (listed,) = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    one = json.loads(runner.invoke(app, ["status", "toy-bayes", "--json"]).stdout)
+    assert listed["counts"]["total"] == one["counts"]["total"] == one["planned"] == 14
+    assert listed["counts"]["pending"] == 10

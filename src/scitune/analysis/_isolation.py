@@ -219,14 +219,15 @@ def _summary(snap: StudySnapshot, result: IsolationResult, best: IsolationGroup)
         action = (
             f"Before adopting {result.name} = {best.label}, check that its lead over "
             f"{scored[1].label} ({fmt(gap)}) exceeds trial-to-trial variance: re-run each "
-            "value's best configuration with a few other seeds (§6)."
+            "value's best configuration with a few other seeds (`scitune reseed`, §6) and "
+            "`scitune compare` them."
         )
     return Finding(
         "isolation.summary",
         "info",
         f"{result.name}: {'; '.join(parts)}. Differences smaller than trial-to-trial variance "
-        "are not evidence; measuring that variance (reseeding the best trials) comes in a later "
-        "version.",
+        "are not evidence: `scitune reseed` measures it and `scitune compare` weighs a gap "
+        "against it.",
         action,
         SUMMARY_SECTION,
         {

@@ -66,7 +66,7 @@ def refine(
         "Each nuisance range is the span of the best trials, padded; the explored trials stay\n"
         "available to the Bayesian sampler through search.history."
     )
-    notes = {c.path: f"was {_inline(c.old)}: {c.why}" for c in changes}
+    notes = {c.path: f"was {_inline(c.old)}: {c.why}" if c.changed else c.why for c in changes}
     path.write_text(render_study(data, header=header, notes=notes))
     if as_json:
         print_json(
@@ -74,7 +74,13 @@ def refine(
                 "written": str(path),
                 "study": data["name"],
                 "changes": [
-                    {"axis": c.key, "old": dict(c.old), "new": dict(c.new), "why": c.why}
+                    {
+                        "axis": c.key,
+                        "old": dict(c.old),
+                        "new": dict(c.new),
+                        "changed": c.changed,
+                        "why": c.why,
+                    }
                     for c in changes
                 ],
             }
@@ -84,6 +90,7 @@ def refine(
     for col in ("axis", "old", "new", "why"):
         table.add_column(col, overflow="fold")
     for c in changes:
-        table.add_row(escape(c.key), _inline(c.old), _inline(c.new), escape(c.why))
+        new = _inline(c.new) if c.changed else "(kept)"
+        table.add_row(escape(c.key), _inline(c.old), new, escape(c.why))
     console.print(table)
     console.print(f"Wrote {escape(str(path))}. Run it: scitune run {escape(str(path))}")

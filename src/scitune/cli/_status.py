@@ -50,7 +50,8 @@ def status(
         store = open_storage(url or DEFAULT_STORAGE)
         rows = []
         for record in store.list_studies():
-            counts = StateCounts.of(store.get_trials(record.id))
+            planned = Study.from_record(store, record).planned_trials()
+            counts = StateCounts.of(store.get_trials(record.id), planned=planned)
             rows.append((record, counts))
         if as_json:
             print_json(
