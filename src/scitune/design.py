@@ -43,6 +43,19 @@ def cell_key(scientific: Mapping[str, Value]) -> str:
     return json.dumps(dict(scientific), sort_keys=True)
 
 
+def cell_label(key: str) -> str:
+    """``dropout=0.3`` for a cell key (the JSON of its scientific values), for people."""
+    try:
+        values = json.loads(key)
+    except ValueError:
+        return key
+    if not isinstance(values, dict):
+        return key
+    return ", ".join(
+        f"{k}={f'{v:.3g}' if isinstance(v, float) else v}" for k, v in values.items()
+    )
+
+
 def cells(spec: StudySpec) -> list[Cell]:
     """The study's design cells, each with the number of trials it should hold."""
     fixed = spec.context()

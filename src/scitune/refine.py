@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from scitune.analysis import Analysis, AxisResult
+from scitune.analysis import Analysis, AxisPoint, AxisResult
+from scitune.design import cell_label
 from scitune.space import Axis, FloatDomain, IntDomain
 from scitune.spec import StudySpec
 
@@ -41,20 +42,29 @@ class RangeChange:
 
 
 def refine_spec(
-    spec: StudySpec, analysis: Analysis, *, name: str | None = None, trials: int | None = None
+    spec: StudySpec,
+    analysis: Analysis,
+    *,
+    name: str | None = None,
+    trials: int | None = None,
+    cells: Mapping[int, str] | None = None,
 ) -> tuple[dict[str, Any], list[RangeChange]]:
     """The refined study (as ``StudySpec.to_dict`` data) and every range it changed.
 
     ``trials``: the new study's budget per design cell (default: the explored study's).
+    ``cells``: each trial's design cell (trial number -> slot). With a per_value design the new
+    range holds every scientific value's best region, not only the pooled best trials': each
+    value's optimum must lie inside for the next comparison to be fair (§5 isolation).
     """
     data = spec.to_dict()
     axes = {a.key: a for a in spec.nuisance_space().axes}
+    groups = cells if spec.search.design == "per_value" else None
     changes = []
     for result in analysis.axes:
         axis = axes.get(result.key)
         if result.role != "nuisance" or axis is None or result.kind == "choice":
             continue
-        change = _refine_axis(axis, result, analysis)
+        change = _refine_axis(axis, result, analysis, groups)
         if change is not None:
             _put(data, change.path, change.new)
             changes.append(change)
@@ -66,7 +76,9 @@ def refine_spec(
     return data, changes
 
 
-def _refine_axis(axis: Axis, result: AxisResult, analysis: Analysis) -> RangeChange | None:
+def _refine_axis(
+    axis: Axis, result: AxisResult, analysis: Analysis, cells: Mapping[int, str] | None
+) -> RangeChange | None:
     domain = axis.domain
     assert isinstance(domain, FloatDomain | IntDomain)
     sign = 1.0 if analysis.direction == "minimize" else -1.0
@@ -76,23 +88,38 @@ def _refine_axis(axis: Axis, result: AxisResult, analysis: Analysis) -> RangeCha
     )
     if not ranked:
         return None
-    top = ranked[: max(TOP_MIN, math.ceil(TOP_FRACTION * len(ranked)))]
-    lo_u, hi_u = min(p.unit for p in top), max(p.unit for p in top)
-    pad = max(PADDING * (hi_u - lo_u), (MIN_WIDTH - (hi_u - lo_u)) / 2)
-    new_lo_u, new_hi_u = max(0.0, lo_u - pad), min(1.0, hi_u + pad)
-    low, high = _value(domain, new_lo_u, down=True), _value(domain, new_hi_u, down=False)
-    best = top[0]
-    reasons = [
-        f"the best {len(top)} trials span {_fmt(domain, top, min)} .. {_fmt(domain, top, max)} "
-        f"(best {_short(best.value)}); padded by {PADDING:.0%} of that span on each side (ours)"
-    ]
-    suggested = _suggested_bound(analysis, result.key)
-    if result.near_edge == "high" and suggested is not None:
-        high = suggested
-        reasons.append("widened upward past the old edge: the best trials sat at it")
-    if result.near_edge == "low" and suggested is not None:
-        low = suggested
-        reasons.append("widened downward past the old edge: the best trials sat at it")
+    grouped: dict[str, list[AxisPoint]] = {}
+    for p in ranked:
+        grouped.setdefault(cells.get(p.trial, "") if cells else "", []).append(p)
+    lows, highs, spans = [], [], []
+    for slot, points in grouped.items():
+        top = points[: max(TOP_MIN, math.ceil(TOP_FRACTION * len(points)))]
+        lo_u, hi_u = min(p.unit for p in top), max(p.unit for p in top)
+        pad = max(PADDING * (hi_u - lo_u), (MIN_WIDTH - (hi_u - lo_u)) / 2)
+        lows.append(max(0.0, lo_u - pad))
+        highs.append(min(1.0, hi_u + pad))
+        who = f"the best {len(top)} trials"
+        if len(grouped) > 1:
+            who += f" with {cell_label(slot)}"
+        best = top[0]
+        spans.append(
+            f"{who} span {_fmt(domain, top, min)} .. {_fmt(domain, top, max)} "
+            f"(best {_short(best.value)})"
+        )
+    low, high = _value(domain, min(lows), down=True), _value(domain, max(highs), down=False)
+    padded = (
+        f"each padded by {PADDING:.0%} of its span on each side (ours); the range holds them all"
+        if len(grouped) > 1
+        else f"padded by {PADDING:.0%} of that span on each side (ours)"
+    )
+    reasons = ["; ".join(spans) + "; " + padded]
+    for edge, bound in _suggested_bounds(analysis, result.key).items():
+        if edge == "high" and bound > high:
+            high = bound
+            reasons.append("widened upward past the old edge: best trials sat at it")
+        if edge == "low" and bound < low:
+            low = bound
+            reasons.append("widened downward past the old edge: best trials sat at it")
     if isinstance(domain, IntDomain):
         low, high = int(low), int(high)
     if not low < high:  # rounding collapsed a very narrow region: keep one step around it
@@ -101,10 +128,7 @@ def _refine_axis(axis: Axis, result: AxisResult, analysis: Analysis) -> RangeCha
     new = _dump(domain, low, high)
     if new == old:
         # Said, not skipped: a range the best trials fill is itself a finding.
-        reasons = [
-            f"kept: the best {len(top)} trials span {_fmt(domain, top, min)} .. "
-            f"{_fmt(domain, top, max)}, which padded is the whole range"
-        ]
+        reasons = ["kept: " + "; ".join(spans) + ", which padded is the whole range"]
     return RangeChange(result.key, _path(axis), old, new, "; ".join(reasons))
 
 
@@ -125,12 +149,20 @@ def _value(domain: FloatDomain | IntDomain, u: float, *, down: bool) -> float:
     return min(max(rounded, domain.low), domain.high) if 0 < u < 1 else rounded
 
 
-def _suggested_bound(analysis: Analysis, key: str) -> float | None:
+def _suggested_bounds(analysis: Analysis, key: str) -> dict[str, float]:
+    """The bound the boundary check suggests per edge, pooled or for any scientific value."""
+    out: dict[str, float] = {}
     for f in analysis.findings:
-        if f.code == "boundary.near_edge" and f.subject == key:
-            bound = f.evidence.get("suggested_bound")
-            return float(bound) if isinstance(bound, int | float) else None
-    return None
+        if f.code not in ("boundary.near_edge", "boundary.cell_near_edge"):
+            continue
+        if f.evidence.get("axis", f.subject) != key:
+            continue
+        edge, bound = f.evidence.get("edge"), f.evidence.get("suggested_bound")
+        if edge not in ("low", "high") or not isinstance(bound, int | float):
+            continue
+        wider = min if edge == "low" else max
+        out[str(edge)] = wider(float(bound), out.get(str(edge), float(bound)))
+    return out
 
 
 def _short(value: Any) -> str:

@@ -8,7 +8,6 @@ transformed coordinates (log for a log scale), since that is where "near" is uni
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -16,10 +15,11 @@ from typing import Any, Literal
 from scitune.analysis._config import AnalysisConfig
 from scitune.analysis._results import AxisPoint, AxisResult, Finding
 from scitune.analysis._snapshot import StudySnapshot
+from scitune.design import cell_label
 from scitune.space import Axis, ChoiceDomain, FloatDomain, IntDomain, Space, Value
 from scitune.storage import TrialState
 
-__all__ = ["axis_results", "cell_label", "edge_of", "fmt", "ranked_points", "suggest_bound"]
+__all__ = ["axis_results", "edge_of", "fmt", "ranked_points", "suggest_bound"]
 
 Edge = Literal["low", "high"]
 Role = Literal["scientific", "nuisance"]
@@ -128,17 +128,6 @@ def fmt(x: float | int | Value | None) -> str:
     if isinstance(x, float):
         return f"{x:.3g}"
     return str(x)
-
-
-def cell_label(slot: str) -> str:
-    """``dropout=0.3`` for a per_value cell key (JSON of the scientific values)."""
-    try:
-        values = json.loads(slot)
-    except ValueError:
-        return slot
-    if not isinstance(values, dict):
-        return slot
-    return ", ".join(f"{k}={fmt(v)}" for k, v in values.items())
 
 
 # --- building results ---------------------------------------------------------------------------

@@ -55,8 +55,11 @@ def refine(
     (search.history), so the Bayesian sampler starts from everything already learned.
     """
     st = Study.load(study, storage_url=storage or storage_default())
-    analysis = analyze(StudySnapshot.from_study(st))
-    data, changes = refine_spec(st.spec, analysis, name=name, trials=trials)
+    snapshot = StudySnapshot.from_study(st)
+    cells = {t.number: t.slot for t in snapshot.trials}
+    data, changes = refine_spec(
+        st.spec, analyze(snapshot), name=name, trials=trials, cells=cells
+    )
     StudySpec.from_dict(data)  # the written file must be a valid study
     path = output or Path(f"{data['name']}.toml")
     if path.exists() and not force:
