@@ -231,27 +231,6 @@ def test_infeasible_history_becomes_constraints_not_scores() -> None:
     assert _frozen_trials(codec, history[:3], "maximize")[2].value == 3.0
 
 
-def test_the_gp_sees_warped_scores_in_the_same_order() -> None:
-    from scipy import stats
-
-    from scitune.samplers._bayes import _output_warp
-
-    # A loss spanning orders of magnitude, as a diverging configuration next to good ones gives.
-    scores = [0.5, 0.7, 1.0, 2.0, 5.0, 40.0, 900.0, 1.2e5]
-    warp = _output_warp(scores)
-    warped = [warp(v) for v in scores]
-    assert warped == sorted(warped) and len(set(warped)) == len(scores)  # order kept
-    assert abs(stats.skew(warped)) < abs(stats.skew(scores)) / 3
-    assert _output_warp([1.0, 1.0, 1.0])(2.0) == 2.0  # nothing to fit: identity
-    codec = _Codec(QUAD, {})
-    history = [Observation({"lr": 10.0 ** -(i % 4 + 1), "x": i / 8}, v) for i, v in
-               enumerate(scores)]
-    plain = [t.value for t in _frozen_trials(codec, history, "minimize")]
-    assert plain == scores
-    given = [t.value for t in _frozen_trials(codec, history, "minimize", warp=True)]
-    assert given == sorted(given) and given != plain and max(map(abs, given)) < 5
-
-
 def test_suggestions_learn_where_feasibility_ends() -> None:
     # Lower is better as x grows, but every x > 0.6 diverges: the constrained optimum is the
     # edge of the feasible region. The GP's constraint model finds that edge and probes it,

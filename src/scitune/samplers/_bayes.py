@@ -29,7 +29,7 @@ import contextlib
 import importlib.util
 import math
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
@@ -185,8 +185,7 @@ class BayesSampler(Sampler):
             import torch  # noqa: F401
         with _quiet(), _one_thread():
             study = optuna.create_study(direction=self.goal, sampler=self._optuna_sampler(seed))
-            warp = self.algorithm == "gp"  # TPE only ranks scores: a warp changes nothing
-            for trial in _frozen_trials(codec, history, self.goal, warp=warp):
+            for trial in _frozen_trials(codec, history, self.goal):
                 study.add_trial(trial)
             for _ in range(n):
                 asked = study.ask()
@@ -288,23 +287,20 @@ def _has_result(o: Observation) -> bool:
 
 
 def _frozen_trials(
-    codec: _Codec, history: Sequence[Observation], goal: Goal, *, warp: bool = False
+    codec: _Codec, history: Sequence[Observation], goal: Goal
 ) -> list[optuna.trial.FrozenTrial]:
     """The history as Optuna trials: COMPLETE with a constraint, or RUNNING when pending.
 
     Trials without a score (FAILED) and those outside the space are left out. An infeasible
     trial's own score, when it has one (a satisficing metric violated), is kept; one without is
     scored at the worst feasible value so the objective model sees neither a good nor an
-    outlandish value; the constraint is what marks it. ``warp``: scores go through
-    :func:`_output_warp` first.
+    outlandish value; the constraint is what marks it.
     """
     from optuna.trial import TrialState, create_trial
 
     counted = _has_result
     feasible = [o.value for o in history if counted(o) and o.feasible and o.value is not None]
     worst = (max if goal == "minimize" else min)(feasible, default=0.0)
-    scores = [o.value for o in history if counted(o) and o.value is not None]
-    transform = _output_warp([*scores, worst]) if warp else float
     constrained = any(counted(o) and not o.feasible for o in history)
     out = []
     for o in history:
@@ -320,42 +316,11 @@ def _frozen_trials(
             create_trial(
                 params=params,
                 distributions=dists,
-                value=transform(value),
+                value=value,
                 constraints={"feasible": 1.0 if not o.feasible else -1.0} if constrained else None,
             )
         )
     return out
-
-
-_MAX_LAMBDA = 3.0  # ours: keeps the fitted warp from overflowing on outliers
-
-
-def _output_warp(values: Sequence[float]) -> Callable[[float], float]:
-    """A monotone power warp of the scores, fitted to them (HEBO's output warping).
-
-    A GP assumes roughly Gaussian scores; losses spanning orders of magnitude (a diverging
-    configuration next to a good one) are not, and one huge value flattens the model around the
-    optimum. Box-Cox when every score is positive (near a log for such losses), Yeo-Johnson
-    otherwise, lambda by maximum likelihood. Both are increasing, so the order of the trials,
-    and where the optimum is, stay the same; only the GP's view of the distances changes.
-    """
-    from scipy import stats
-
-    arr = np.asarray([v for v in values if math.isfinite(v)], dtype=float)
-    if len(arr) < 3 or float(np.ptp(arr)) == 0.0:
-        return float
-    positive = bool((arr > 0).all())
-    with np.errstate(all="ignore"):
-        fitted = stats.boxcox_normmax(arr) if positive else stats.yeojohnson_normmax(arr)
-    lmbda = float(np.clip(fitted, -_MAX_LAMBDA, _MAX_LAMBDA))
-    transform = stats.boxcox if positive else stats.yeojohnson
-    warped = transform(arr, lmbda)
-    mean, sd = float(warped.mean()), float(warped.std()) or 1.0
-
-    def warp(v: float) -> float:
-        return (float(transform(np.array([v]), lmbda)[0]) - mean) / sd
-
-    return warp
 
 
 class _Codec:
