@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from scitune.cli import app
 from scitune.extend import _low_share
 from scitune.integrations._torch_schedules import lr_schedule
+from scitune.project import resolve_ref
 from scitune.spec import load_spec
 from scitune.study import Study
 
@@ -89,9 +90,10 @@ def test_refine_contains_the_best_trials_and_widens_past_the_edge(ran: Path) -> 
 
 
 def test_extend_keeps_the_linear_decay_length(ran: Path) -> None:
-    out = cli("extend", "toy-sched", "--steps", "400", "--top", "2", "-o", "r2.toml")
+    out = cli("extend", "toy-sched", "--steps", "400", "--top", "2", "--runs", "3", "-o", "r2.toml")
     spec = load_spec(ran / "r2.toml")
     assert spec.budget.max_train_steps == 400 and spec.name == "toy-sched-round2"
+    assert (spec.budget.trials, spec.budget.runs) == (1, 3)
     assert spec.scientific_space().names == ("_round1",)
     for config in out["configs"]:
         # Round 1: warmup 10, decay over the other 90 steps; round 2 keeps those 90.
@@ -100,6 +102,13 @@ def test_extend_keeps_the_linear_decay_length(ran: Path) -> None:
         params = spec.fixed_params({"_round1": config["label"]})
         assert params["decay_steps"] == 90 and params["warmup_steps"] == 10
     assert any("unlikely the learning-rate schedule" in w for w in out["warnings"])
+    # Each configuration runs 3 times, as one trial and 2 reruns of it: a reference to the
+    # round-2 study weighs its best configuration over all 3 seeds.
+    summary = cli("run", "r2.toml", "--workers", "2")
+    assert summary["counts"]["complete"] == 6
+    best = resolve_ref("toy-sched-round2")
+    assert len(best.scores) == 3 and len({t.seed for t in best.runs}) == 3
+    assert {t.parent_number for t in best.runs} == {None, best.trial.number}
     bad = runner.invoke(app, ["extend", "toy-sched", "--steps", "50"], env={"COLUMNS": "300"})
     assert bad.exit_code == 1 and "must exceed round 1's max_train_steps (100)" in bad.output
 

@@ -249,6 +249,8 @@ def test_sections_built_alone_raise_spec_error() -> None:
         EntrypointSpec()
     with pytest.raises(SpecError, match=r"budget\.trials: must be >= 1, got 0"):
         BudgetSpec(trials=0, max_train_steps=1)
+    with pytest.raises(SpecError, match=r"budget\.runs: must be >= 1, got 0"):
+        BudgetSpec(trials=1, max_train_steps=1, runs=0)
     with pytest.raises(SpecError, match=r"constraints: .*needs min, max or both"):
         ConstraintSpec(metric="m")
     with pytest.raises(SpecError, match=r'search\.sampler: must be one of .*"grid"'):

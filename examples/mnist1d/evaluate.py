@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -64,7 +65,11 @@ def evaluate(ref: str, storage_url: str | None = None) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m examples.mnist1d.evaluate")
     parser.add_argument("ref", nargs="?", default="baseline", help="default: baseline")
-    parser.add_argument("--storage", default=None, help="storage URL (default: ./.scitune)")
+    parser.add_argument(
+        "--storage",
+        default=os.environ.get("SCITUNE_STORAGE"),
+        help="storage URL (default: $SCITUNE_STORAGE, else .scitune/scitune.db)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
     try:

@@ -69,7 +69,9 @@ def extend_spec(
     data = spec.to_dict()
     data["name"] = f"{spec.name}-round2"
     data["goal"] = f"Round 2 of {spec.name!r}: its best configurations trained for {steps} steps."
-    data["budget"] = {**data["budget"], "trials": runs, "max_train_steps": steps}
+    # One design trial per configuration, its other runs as reruns of it: `compare` and `adopt`
+    # then weigh each configuration over all its seeds, as they do after `scitune reseed`.
+    data["budget"] = {**data["budget"], "trials": 1, "runs": runs, "max_train_steps": steps}
     data["search"] = {"sampler": "quasirandom", "design": "per_value"}
     data.pop("based_on", None)
     data.pop("base", None)

@@ -18,9 +18,19 @@ from scitune.spec import StudySpec
 from scitune.storage import DecisionRecord, FrozenTrial, Storage, TrialState
 from scitune.study import Study
 
-__all__ = ["ConfigRef", "Project", "apply_baseline", "resolve_ref"]
+__all__ = [
+    "ConfigRef",
+    "Project",
+    "apply_baseline",
+    "config_diff",
+    "decision_setting",
+    "resolve_ref",
+]
 
 BASELINE = "baseline"
+STEPS = "max_train_steps"  # kept in a decision's evidence: the same params trained longer differ
+
+Change = tuple[str, Value | None, Value | None]
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,33 @@ class ConfigRef:
     @property
     def mean(self) -> float | None:
         return sum(self.scores) / len(self.scores) if self.scores else None
+
+    @property
+    def setting(self) -> dict[str, Value]:
+        """What was trained: the params and the study's ``max_train_steps``."""
+        return {**self.params, STEPS: self.study.spec.budget.max_train_steps}
+
+
+def decision_setting(decision: DecisionRecord) -> dict[str, Value]:
+    """A decision's params, with ``max_train_steps`` when its evidence recorded it."""
+    steps = decision.evidence.get(STEPS)
+    return {**decision.params, **({STEPS: steps} if isinstance(steps, int) else {})}
+
+
+def config_diff(old: Mapping[str, Value], new: Mapping[str, Value]) -> tuple[Change, ...]:
+    """``(name, old, new)`` for every hyperparameter that differs (``None``: absent).
+
+    ``_`` names are labels for people (``_round1``), not hyperparameters; ``max_train_steps``
+    counts only when both sides know it (decisions recorded before it was kept do not).
+    """
+    changes = []
+    for name in dict.fromkeys([*old, *new]):
+        if name.startswith("_") or (name == STEPS and not (name in old and name in new)):
+            continue
+        a, b = old.get(name), new.get(name)
+        if a != b or type(a) is not type(b):
+            changes.append((name, a, b))
+    return tuple(changes)
 
 
 class Project:

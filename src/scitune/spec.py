@@ -115,7 +115,7 @@ _VOCABULARY = Vocabulary(
         ("entrypoint",): ("python", "command", "timeout"),
         ("objective",): ("metric", "goal", "select"),
         ("constraints",): ("metric", "min", "max"),
-        ("budget",): ("trials", "max_train_steps", "seed"),
+        ("budget",): ("trials", "max_train_steps", "seed", "runs"),
         ("search",): ("sampler", "design", "history"),
     },
     choices={
@@ -144,6 +144,7 @@ _VOCABULARY = Vocabulary(
         ("budget", "trials"): "trials = 20",
         ("budget", "max_train_steps"): "max_train_steps = 3000",
         ("budget", "seed"): "seed = 0",
+        ("budget", "runs"): "runs = 3",
     },
 )
 _ORDER = {key: i for i, key in enumerate(_VOCABULARY.sections[()])}
@@ -319,6 +320,10 @@ class BudgetSpec(_SpecModel):
     trials: _Count
     max_train_steps: _Count
     seed: Annotated[int, Field(strict=True, ge=0, le=MAX_INT)] = 0
+    runs: _Count = 1
+    """Runs per configuration: each design trial is queued with ``runs - 1`` reruns (new seeds,
+    linked to it as ``scitune reseed`` links them), for studies of fixed configurations
+    (``scitune extend``) whose comparisons need the retrain spread."""
 
 
 class SearchSpec(_SpecModel):

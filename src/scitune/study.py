@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -126,9 +126,22 @@ class Study:
         )
 
     def planned_trials(self) -> int:
-        return sum(cell.target for cell in design.cells(self.spec))
+        """Trials the study will hold: its design, each with ``budget.runs`` runs."""
+        return sum(cell.target for cell in design.cells(self.spec)) * self.spec.budget.runs
 
     def ensure_trials(self, *, batch: int = 0, retries: int = 20) -> list[FrozenTrial]:
+        """Create the PENDING trials the design still lacks, and the reruns ``budget.runs``
+        asks of each design trial (see :meth:`_ensure_design`)."""
+        created = self._ensure_design(batch=batch, retries=retries)
+        if self.spec.budget.runs > 1:
+            created += self._add_reruns(
+                lambda trials: [t for t in trials if t.parent_number is None],
+                self.spec.budget.runs - 1,
+                retries=retries,
+            )
+        return created
+
+    def _ensure_design(self, *, batch: int, retries: int) -> list[FrozenTrial]:
         """Create the PENDING trials the design still lacks (atomic with the sampler state).
 
         A non-adaptive sampler's trials are all created at once. An adaptive one's (``bayes``)
@@ -232,19 +245,32 @@ class Study:
         """
         if top < 1 or seeds < 1:
             raise ScituneError(f"--top and --seeds must be >= 1, got top={top}, seeds={seeds}.")
-        for _ in range(retries):
-            record = self.storage.get_study(self.name)
-            trials = self.storage.get_trials(record.id)
+
+        def best(trials: list[FrozenTrial]) -> list[FrozenTrial]:
             originals = [t for t in trials if t.parent_number is None]
             ranked = sorted(
                 (r for r in self.ranked(originals) if r.rank is not None), key=lambda r: r.rank or 0
             )
-            best = [r.trial for r in ranked[:top]]
-            if not best:
+            if not ranked:
                 raise ScituneError(
                     f"study {self.name!r} has no complete trial that satisfies its constraints "
                     "yet: run it first (`scitune run`)."
                 )
+            return [r.trial for r in ranked[:top]]
+
+        return self._add_reruns(best, seeds, retries=retries)
+
+    def _add_reruns(
+        self,
+        pick: Callable[[list[FrozenTrial]], list[FrozenTrial]],
+        seeds: int,
+        *,
+        retries: int,
+    ) -> list[FrozenTrial]:
+        """Queue reruns until each trial ``pick`` chooses has ``seeds`` of them."""
+        for _ in range(retries):
+            record = self.storage.get_study(self.name)
+            trials = self.storage.get_trials(record.id)
             children = Counter(t.parent_number for t in trials if t.parent_number is not None)
             new = [
                 NewTrial(
@@ -254,7 +280,7 @@ class Study:
                     slot_index=parent.slot_index,
                     parent_number=parent.number,
                 )
-                for parent in best
+                for parent in pick(trials)
                 for i in range(children[parent.number], seeds)
             ]
             if not new:

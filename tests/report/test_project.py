@@ -12,8 +12,9 @@ import pytest
 
 from scitune.analysis._results import to_jsonable
 from scitune.evidence import compare_samples
+from scitune.project import config_diff
 from scitune.report import ProjectRecords, render_report, write_report
-from scitune.report._project import comparison_of, param_diff
+from scitune.report._project import comparison_of
 from tests.plots.synthetic import (
     CLOSE,
     HOSTILE,
@@ -88,12 +89,18 @@ def test_a_stored_comparison_reads_back_as_it_was() -> None:
     assert comparison_of({"comparison": "adopt"}) is None
 
 
-def test_param_diff_lists_what_changed_and_what_appeared() -> None:
-    assert param_diff({"lr": 0.1, "wd": 0.0}, {"lr": 0.2, "wd": 0.0, "act": "gelu"}) == (
+def test_config_diff_lists_what_changed_and_what_appeared() -> None:
+    assert config_diff({"lr": 0.1, "wd": 0.0}, {"lr": 0.2, "wd": 0.0, "act": "gelu"}) == (
         ("lr", 0.1, 0.2),
         ("act", None, "gelu"),
     )
-    assert param_diff({"flag": 1}, {"flag": True}) == (("flag", 1, True),)
+    assert config_diff({"flag": 1}, {"flag": True}) == (("flag", 1, True),)
+    # Labels are not hyperparameters; training length is one, when both sides know it.
+    steps = {"lr": 0.1, "_round1": "t3", "max_train_steps": 3000}
+    assert config_diff(steps, {"lr": 0.1, "max_train_steps": 9000}) == (
+        ("max_train_steps", 3000, 9000),
+    )
+    assert config_diff(steps, {"lr": 0.1}) == ()
 
 
 # -- the sections -------------------------------------------------------------------------------

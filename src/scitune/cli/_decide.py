@@ -25,7 +25,14 @@ from scitune.cli._common import (
 )
 from scitune.errors import ScituneError
 from scitune.evidence import Comparison, compare_samples, config_variance, pooled_sd
-from scitune.project import ConfigRef, Project, resolve_ref
+from scitune.project import (
+    STEPS,
+    ConfigRef,
+    Project,
+    config_diff,
+    decision_setting,
+    resolve_ref,
+)
 from scitune.space import Value
 from scitune.storage import DecisionRecord, NewDecision
 
@@ -133,7 +140,7 @@ def compare(
         print_json(to_jsonable(result))
         return
     console.print(comparison_panel(result))
-    changed = _diff(base.params, cand.params)
+    changed = _diff(base.setting, cand.setting)
     if changed:
         console.print(Text(f"what differs: {changed}", style="dim"))
 
@@ -181,7 +188,8 @@ def adopt(
         f"({record.metric} {fmt_value(record.value)} over {len(cand.scores)} run(s))."
     )
     if current is not None:
-        console.print(f"Changed from the previous baseline: {_diff(current.params, cand.params)}")
+        changed = _diff(decision_setting(current), cand.setting)
+        console.print(f"Changed from the previous baseline: {changed}")
 
 
 @handle_errors
@@ -217,7 +225,7 @@ def _record(
         NewDecision(
             kind=kind,
             params=dict(cand.params),
-            evidence=evidence,
+            evidence={**evidence, STEPS: cand.study.spec.budget.max_train_steps},
             study=cand.study.name,
             trial_number=cand.trial.number,
             metric=cand.study.spec.objective.metric,
@@ -288,7 +296,11 @@ def baseline_history(
             escape(f"{d.study}#{d.trial_number}"),
             fmt_value(d.value),
             escape(_evidence_text(d.evidence)),
-            escape(_diff(previous.params, d.params) if previous else "first baseline"),
+            escape(
+                _diff(decision_setting(previous), decision_setting(d))
+                if previous
+                else "first baseline"
+            ),
         )
         if d.kind == "adopt":
             previous = d
@@ -311,10 +323,7 @@ def _evidence_text(evidence: Mapping[str, Any]) -> str:
 
 def _diff(old: Mapping[str, Value], new: Mapping[str, Value]) -> str:
     """``name old -> new`` for every hyperparameter that differs."""
-    changes = []
-    for name in dict.fromkeys([*old, *new]):
-        a, b = old.get(name), new.get(name)
-        if a != b or type(a) is not type(b):
-            changes.append(f"{name} {fmt_value(a) if a is not None else '-'} → "
-                           f"{fmt_value(b) if b is not None else '-'}")
-    return ", ".join(changes) or "nothing"
+    def show(v: Value | None) -> str:
+        return fmt_value(v) if v is not None else "-"
+
+    return ", ".join(f"{n} {show(a)} → {show(b)}" for n, a, b in config_diff(old, new)) or "nothing"

@@ -50,8 +50,12 @@ def status(
         store = open_storage(url or DEFAULT_STORAGE)
         rows = []
         for record in store.list_studies():
-            planned = Study.from_record(store, record).planned_trials()
-            counts = StateCounts.of(store.get_trials(record.id), planned=planned)
+            st = Study.from_record(store, record)
+            counts = StateCounts.of(
+                store.get_trials(record.id),
+                planned=st.planned_trials(),
+                runs=st.spec.budget.runs,
+            )
             rows.append((record, counts))
         if as_json:
             print_json(
@@ -78,7 +82,7 @@ def status(
         return
     st = Study.load(study, storage_url=url)
     trials = st.trials()
-    counts = StateCounts.of(trials, planned=st.planned_trials())
+    counts = StateCounts.of(trials, planned=st.planned_trials(), runs=st.spec.budget.runs)
     ranked = [r for r in st.ranked(trials) if r.rank is not None]
     ranked.sort(key=lambda r: r.rank or 0)
     if as_json:

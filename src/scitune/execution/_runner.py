@@ -17,6 +17,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -65,14 +66,18 @@ class StateCounts:
         return self.finished + self.pending + self.running + self.unscheduled
 
     @classmethod
-    def of(cls, trials: list[FrozenTrial], *, planned: int = 0) -> StateCounts:
-        """Counts per state; ``planned`` is the study's design size (reruns come on top)."""
+    def of(cls, trials: list[FrozenTrial], *, planned: int = 0, runs: int = 1) -> StateCounts:
+        """Counts per state. ``planned``: the trials the study will hold (its design times
+        ``runs``, the runs per configuration); reruns beyond those (``reseed``) come on top."""
         counts = cls()
         for t in trials:
             name = t.state.value.lower()
             setattr(counts, name, getattr(counts, name) + 1)
-        design = sum(1 for t in trials if t.parent_number is None)
-        counts.unscheduled = max(0, planned - design)
+        children = Counter(t.parent_number for t in trials if t.parent_number is not None)
+        scheduled = sum(
+            1 + min(children[t.number], runs - 1) for t in trials if t.parent_number is None
+        )
+        counts.unscheduled = max(0, planned - scheduled)
         return counts
 
 
@@ -187,7 +192,9 @@ class Runner:
         if self._entrypoint_error:
             raise EntrypointError(self._entrypoint_error)
         return RunSummary(
-            counts=StateCounts.of(trials, planned=self._planned),
+            counts=StateCounts.of(
+                trials, planned=self._planned, runs=self.study.spec.budget.runs
+            ),
             best=self._best,
             elapsed_s=time.monotonic() - start,
             interrupted=self._stopping,
@@ -415,7 +422,8 @@ class Runner:
             self.observer.on_trial_finished(finished)
 
     def _counts(self) -> StateCounts:
-        return StateCounts.of(self.study.trials(), planned=self._planned)
+        runs = self.study.spec.budget.runs
+        return StateCounts.of(self.study.trials(), planned=self._planned, runs=runs)
 
     def _refresh_best(self) -> None:
         best = self.study.best(1)

@@ -14,13 +14,14 @@ from functools import partial
 from typing import Any, cast
 
 from scitune.evidence import Comparison, SampleSummary
+from scitune.project import config_diff, decision_setting
 from scitune.report._embed import h
 from scitune.report._parts import Plot, PlotSection, draw
 from scitune.report._sections import num, value_text
 from scitune.space import Value
 from scitune.storage import DecisionRecord, RoundRecord
 
-__all__ = ["ProjectRecords", "comparison_of", "param_diff", "project_section"]
+__all__ = ["ProjectRecords", "comparison_of", "project_section"]
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,11 @@ def _entries(decisions: Sequence[DecisionRecord]) -> list[_Entry]:
     out: list[_Entry] = []
     baseline: DecisionRecord | None = None
     for d in decisions:
-        diff = param_diff(baseline.params, d.params) if baseline is not None else ()
+        diff = (
+            config_diff(decision_setting(baseline), decision_setting(d))
+            if baseline is not None
+            else ()
+        )
         out.append(
             _Entry(
                 decision=d,
@@ -151,18 +156,6 @@ def _entries(decisions: Sequence[DecisionRecord]) -> list[_Entry]:
         if d.kind == "adopt":
             baseline = d
     return out
-
-
-def param_diff(
-    old: Mapping[str, Value], new: Mapping[str, Value]
-) -> tuple[tuple[str, Value | None, Value | None], ...]:
-    """``(name, old, new)`` for every hyperparameter that differs (``None``: absent)."""
-    changes = []
-    for name in dict.fromkeys([*old, *new]):
-        a, b = old.get(name), new.get(name)
-        if a != b or type(a) is not type(b):
-            changes.append((name, a, b))
-    return tuple(changes)
 
 
 def comparison_of(evidence: Mapping[str, Any]) -> Comparison | None:
