@@ -109,6 +109,13 @@ def test_extend_keeps_the_linear_decay_length(ran: Path) -> None:
     best = resolve_ref("toy-sched-round2")
     assert len(best.scores) == 3 and len({t.seed for t in best.runs}) == 3
     assert {t.parent_number for t in best.runs} == {None, best.trial.number}
+    # Nothing is searched in round 2: no sampling density, no thin nuisance search, no redraw.
+    codes = {f["code"] for f in cli("analyze", "toy-sched-round2")["findings"]}
+    assert "variance.trial" in codes and "isolation.summary" in codes
+    assert not codes & {"density.too_few", "isolation.thin", "variance.study"}
+    assert {f["code"] for f in cli("analyze", "toy-sched")["findings"]} & {
+        "density.too_few", "density.flattened", "density.more_trials"
+    }
     bad = runner.invoke(app, ["extend", "toy-sched", "--steps", "50"], env={"COLUMNS": "300"})
     assert bad.exit_code == 1 and "must exceed round 1's max_train_steps (100)" in bad.output
 

@@ -34,3 +34,21 @@ def test_readme_names_the_two_setup_commands() -> None:
     assert "\n    make demo\n" in README and "\n    make test\n" in README
     ci = (REPO / ".ci/run").read_text()
     assert "make test" in ci
+
+
+def test_the_campaign_the_readme_reports_is_a_valid_script() -> None:
+    import subprocess
+
+    campaign = REPO / "examples/mnist1d/campaign"
+    assert "examples/mnist1d/campaign/run.sh" in README
+    subprocess.run(["sh", "-n", str(campaign / "run.sh")], check=True)
+    spec = load_spec(campaign / "explore.toml")
+    assert spec.scientific_space().names == ("channels",)
+    # Every scitune subcommand the script calls exists.
+    from typer.main import get_command
+
+    from scitune.cli import app
+
+    known = set(get_command(app).commands)  # type: ignore[attr-defined]
+    used = set(re.findall(r"\$SCITUNE (\w+)", (campaign / "run.sh").read_text()))
+    assert used and used <= known, used - known

@@ -36,9 +36,12 @@ def analyze(snapshot: StudySnapshot, config: AnalysisConfig | None = None) -> An
     axes, found = axis_results(design, cfg)
     findings += found
     findings += infeasible_findings(design, cfg, axes)
-    best_of_k, found = density(design, cfg)
+    # A study whose sampler searches nothing (fixed configurations, as `extend` writes) has no
+    # sampling density, no nuisance search to be thin and no search to redraw.
+    searched = snapshot.searched()
+    best_of_k, found = density(design, cfg) if searched else (None, [])
     findings += found
-    isolation, found = isolation_results(design, cfg, axes)
+    isolation, found = isolation_results(design, cfg, axes, searched=searched)
     findings += found
     checks, found = curve_findings(design, cfg)
     findings += found
@@ -50,8 +53,12 @@ def analyze(snapshot: StudySnapshot, config: AnalysisConfig | None = None) -> An
     from scitune.evidence import config_variance, pooled_sd, study_variance, variance_findings
 
     variances = config_variance(snapshot)
-    study_var = study_variance(
-        snapshot, samples=cfg.bootstrap_samples, seed=cfg.seed, noise_sd=pooled_sd(variances)
+    study_var = (
+        study_variance(
+            snapshot, samples=cfg.bootstrap_samples, seed=cfg.seed, noise_sd=pooled_sd(variances)
+        )
+        if searched
+        else None
     )
     findings += variance_findings(snapshot, variances, study_var, cfg)
 

@@ -31,9 +31,15 @@ SUMMARY_SECTION = "§5 Extracting insight; §6 Adopting a change"
 
 
 def isolation_results(
-    snap: StudySnapshot, cfg: AnalysisConfig, axes: Sequence[AxisResult]
+    snap: StudySnapshot,
+    cfg: AnalysisConfig,
+    axes: Sequence[AxisResult],
+    *,
+    searched: bool = True,
 ) -> tuple[list[IsolationResult], list[Finding]]:
     """One isolation result per scientific axis that varied, with thin/summary findings.
+
+    ``searched`` False (no nuisance search: fixed configurations) means nothing can be thin.
 
     ``axes`` from :func:`axis_results`. Unconditional scientific axes come first. A choice axis
     gets a group per value (values never tried included); a continuous one (joint design)
@@ -52,7 +58,7 @@ def isolation_results(
             _group(snap, label, value, low, high, points, nuisance, on_axis, cfg)
             for label, value, low, high, points in _split(snap, axis, cfg)
         ]
-        reasons = tuple(r for g in groups for r in _thin_reasons(g, cfg))
+        reasons = tuple(r for g in groups for r in _thin_reasons(g, cfg)) if searched else ()
         best = _winner(snap, groups)
         result = IsolationResult(
             name=axis.key,

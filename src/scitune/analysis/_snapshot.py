@@ -61,6 +61,13 @@ class StudySnapshot:
             return self
         return StudySnapshot(self.spec, kept, self.curves, self.violations)
 
+    def searched(self) -> bool:
+        """Whether the study's sampler searches anything: a nuisance axis, or scientific axes
+        sampled jointly. A study of fixed configurations (``scitune extend``) does not."""
+        from scitune.design import cells
+
+        return any(len(cell.space) > 0 for cell in cells(self.spec))
+
     @property
     def sign(self) -> float:
         """+1 when lower scores are better, -1 when higher are: ``sign * score`` ascends."""
