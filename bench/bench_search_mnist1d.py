@@ -27,6 +27,7 @@ import argparse
 import os
 import platform
 import sys
+import tempfile
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -75,7 +76,10 @@ def best_dev_error(config: Config) -> float:
     """Train one configuration; its best dev error over training (1.0 if it was infeasible)."""
     from examples.mnist1d.train import run_standalone
 
-    points, reason, _ = run_standalone({**FIXED, **config}, steps=_steps, seed=0)
+    with tempfile.TemporaryDirectory(prefix="bench-mnist1d-") as directory:
+        points, reason, _ = run_standalone(
+            {**FIXED, **config}, steps=_steps, seed=0, directory=directory
+        )
     if reason is not None:
         return 1.0  # a dead network: worse than any trained one, never the best
     errors = [p["dev_error"] for p in points if "dev_error" in p]
