@@ -20,6 +20,7 @@ from scitune.cli._common import (
     storage_default,
 )
 from scitune.cli._tables import best_table, run_stats, trial_json, trials_table, varied_params
+from scitune.errors import ScituneError
 from scitune.execution import StateCounts
 from scitune.storage import open_storage
 from scitune.study import DEFAULT_STORAGE, Study
@@ -50,12 +51,12 @@ def status(
         store = open_storage(url or DEFAULT_STORAGE)
         rows = []
         for record in store.list_studies():
-            st = Study.from_record(store, record)
-            counts = StateCounts.of(
-                store.get_trials(record.id),
-                planned=st.planned_trials(),
-                runs=st.spec.budget.runs,
-            )
+            try:
+                st = Study.from_record(store, record)
+                planned, runs = st.planned_trials(), st.spec.budget.runs
+            except ScituneError:  # a spec this version cannot read: count what exists
+                planned, runs = 0, 1
+            counts = StateCounts.of(store.get_trials(record.id), planned=planned, runs=runs)
             rows.append((record, counts))
         if as_json:
             print_json(
