@@ -164,7 +164,7 @@ class Runner:
         self._entrypoint_error: str | None = None
         self._best: FrozenTrial | None = None
         self._problems: list[str] = []
-        self._planned = 0  # the design's size, read once per run
+        self._planned = 0  # the trials the study will hold (design x runs), read once per run
 
     # -- public ------------------------------------------------------------------------------
     def run(self) -> RunSummary:
