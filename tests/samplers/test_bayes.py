@@ -231,6 +231,29 @@ def test_infeasible_history_becomes_constraints_not_scores() -> None:
     assert _frozen_trials(codec, history[:3], "maximize")[2].value == 3.0
 
 
+def test_the_gp_sees_the_bad_tail_compressed_and_the_order_kept() -> None:
+    from scitune.samplers._bayes import _tail_squash
+
+    # A loss spanning orders of magnitude, as a diverging configuration next to good ones gives.
+    scores = [0.5, 0.6, 0.7, 1.0, 2.0, 40.0, 900.0, 1.2e5]
+    squash = _tail_squash(scores, "minimize")
+    seen = [squash(v) for v in scores]
+    assert seen == sorted(seen) and len(set(seen)) == len(scores)  # order kept
+    assert seen[:4] == scores[:4]  # the better half keeps its scale: precision near the optimum
+    assert seen[-1] < scores[-1] / 50  # the tail no longer dominates the fit
+    # Maximizing: the worse half is the lower one.
+    up = _tail_squash([-v for v in scores], "maximize")
+    assert [up(-v) for v in scores] == [-x for x in seen]
+    codec = _Codec(QUAD, {})
+    history = [
+        Observation({"lr": 10.0 ** -(i % 4 + 1), "x": i / 8}, v) for i, v in enumerate(scores)
+    ]
+    assert [t.value for t in _frozen_trials(codec, history, "minimize")] == scores
+    warped = [t.value for t in _frozen_trials(codec, history, "minimize", warp=True)]
+    fitted = _tail_squash([*scores, max(scores)], "minimize")  # with the infeasible stand-in
+    assert warped == [fitted(v) for v in scores]
+
+
 def test_suggestions_learn_where_feasibility_ends() -> None:
     # Lower is better as x grows, but every x > 0.6 diverges: the constrained optimum is the
     # edge of the feasible region. The GP's constraint model finds that edge and probes it,

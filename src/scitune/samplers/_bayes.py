@@ -19,6 +19,8 @@ anything, and the sampler never sees scitune's: algorithms get data, not back-en
   when their parent's value switches them on (define-by-run).
 - INFEASIBLE trials are constraint violations (constraint ``+1``; feasible ones ``-1``), scored
   at the worst value observed so the objective model is not told they were good or terrible.
+- The GP sees the worse half of the scores log-compressed beyond the median (order kept): a few
+  diverged or terrible trials would otherwise flatten its model around the optimum.
 - A batch of ``n`` is ``n`` asks in a row; earlier ones stay RUNNING, as do trials the history
   marks pending, so the batch spreads out. A configuration equal to a known one is perturbed.
 """
@@ -29,7 +31,7 @@ import contextlib
 import importlib.util
 import math
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
@@ -185,7 +187,8 @@ class BayesSampler(Sampler):
             import torch  # noqa: F401
         with _quiet(), _one_thread():
             study = optuna.create_study(direction=self.goal, sampler=self._optuna_sampler(seed))
-            for trial in _frozen_trials(codec, history, self.goal):
+            warp = self.algorithm == "gp"  # TPE only ranks scores: a warp changes nothing
+            for trial in _frozen_trials(codec, history, self.goal, warp=warp):
                 study.add_trial(trial)
             for _ in range(n):
                 asked = study.ask()
@@ -287,7 +290,7 @@ def _has_result(o: Observation) -> bool:
 
 
 def _frozen_trials(
-    codec: _Codec, history: Sequence[Observation], goal: Goal
+    codec: _Codec, history: Sequence[Observation], goal: Goal, *, warp: bool = False
 ) -> list[optuna.trial.FrozenTrial]:
     """The history as Optuna trials: COMPLETE with a constraint, or RUNNING when pending.
 
@@ -302,6 +305,7 @@ def _frozen_trials(
     feasible = [o.value for o in history if counted(o) and o.feasible and o.value is not None]
     worst = (max if goal == "minimize" else min)(feasible, default=0.0)
     constrained = any(counted(o) and not o.feasible for o in history)
+    squash = _tail_squash([*feasible, worst], goal) if warp else float
     out = []
     for o in history:
         encoded = codec.encode(o.params)
@@ -316,11 +320,37 @@ def _frozen_trials(
             create_trial(
                 params=params,
                 distributions=dists,
-                value=value,
+                value=squash(value),
                 constraints={"feasible": 1.0 if not o.feasible else -1.0} if constrained else None,
             )
         )
     return out
+
+
+def _tail_squash(values: Sequence[float], goal: Goal) -> Callable[[float], float]:
+    """Scores the GP sees: the better half as it is, the worse half log-compressed.
+
+    A GP fitted to raw losses spanning orders of magnitude (a diverging configuration next to
+    good ones) spends its fit on the bad tail and goes flat around the optimum. Compressing
+    only what lies beyond the median keeps the good region's scale, where the GP must be
+    precise (a whole-range power warp lost that precision on smooth functions). Increasing, so
+    the order of the trials is unchanged. The scale is the interquartile range.
+    """
+    arr = np.asarray([v for v in values if math.isfinite(v)], dtype=float)
+    if len(arr) < 4:
+        return float
+    sign = 1.0 if goal == "minimize" else -1.0  # worse = larger after the sign
+    median = float(np.median(sign * arr))
+    q25, q75 = np.percentile(sign * arr, [25, 75])
+    scale = float(q75 - q25) or 1.0
+
+    def squash(v: float) -> float:
+        x = sign * v
+        if x <= median:
+            return v
+        return sign * (median + scale * math.log1p((x - median) / scale))
+
+    return squash
 
 
 class _Codec:
