@@ -227,6 +227,30 @@ def cell(regrets: np.ndarray) -> str:
     return f"{fmt(q50)} [{fmt(q25)}, {fmt(q75)}]"
 
 
+def results_table(title: str, best: dict[str, np.ndarray], checkpoints: list[int]) -> Table:
+    """Median [IQR] over seeds of each searcher's best-so-far (rows: seeds) at each checkpoint."""
+    table = Table(title=title)
+    table.add_column("searcher")
+    for c in checkpoints:
+        table.add_column(f"{c} trials", justify="right")
+    for method, rows in best.items():
+        table.add_row(method, *(cell(rows[:, c - 1]) for c in checkpoints))
+    return table
+
+
+def verdict(final: dict[str, float], what: str) -> tuple[bool, bool, str]:
+    """The issue's question on median final values: bayes <= TPE alone, bayes < random."""
+    matches_tpe = final["bayes"] <= final["tpe"]
+    beats_random = final["bayes"] < final["random"]
+    text = (
+        f"explore-then-exploit {fmt(final['bayes'])} vs TPE alone {fmt(final['tpe'])} -> "
+        f"{'matches' if matches_tpe else 'does NOT match'} TPE; vs random "
+        f"{fmt(final['random'])} -> {'beats' if beats_random else 'does NOT beat'} random "
+        f"({what})"
+    )
+    return matches_tpe, beats_random, text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--budget", type=int, default=40, help="trials per run (default 40)")
@@ -271,26 +295,15 @@ def main(argv: list[str] | None = None) -> int:
                 seconds[method] += time.perf_counter() - t0
                 rows.append(best_regret(values, fn.optimum))
             regrets[method] = np.array(rows)
-        table = Table(
-            title=f"{name} ({len(fn.domains)}-D, f* = {fn.optimum:g}): best regret, "
+        title = (
+            f"{name} ({len(fn.domains)}-D, f* = {fn.optimum:g}): best regret, "
             f"median [IQR] over {n_seeds} seeds"
         )
-        table.add_column("searcher")
-        for c in checkpoints:
-            table.add_column(f"{c} trials", justify="right")
-        for method in METHODS:
-            table.add_row(method, *(cell(regrets[method][:, c - 1]) for c in checkpoints))
-        console.print(table)
+        console.print(results_table(title, regrets, checkpoints))
         final = {m: float(np.median(regrets[m][:, -1])) for m in METHODS}
-        matches_tpe = final["bayes"] <= final["tpe"]
-        beats_random = final["bayes"] < final["random"]
+        matches_tpe, beats_random, text = verdict(final, f"median regret at {budget} trials")
         verdicts.append((matches_tpe, beats_random))
-        console.print(
-            f"{name}: explore-then-exploit {fmt(final['bayes'])} vs TPE {fmt(final['tpe'])} "
-            f"-> {'matches' if matches_tpe else 'does NOT match'} TPE alone; vs random "
-            f"{fmt(final['random'])} -> {'beats' if beats_random else 'does NOT beat'} random "
-            f"(median regret at {budget} trials)"
-        )
+        console.print(f"{name}: {text}")
     total = time.perf_counter() - start
     console.print(
         f"\nOverall: bayes matches TPE alone on {sum(v[0] for v in verdicts)}/{len(verdicts)} "

@@ -35,12 +35,19 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from bench_search import METHODS, N_STARTUP, Config, TestFunction, cell, fmt, run
+from bench_search import (
+    METHODS,
+    N_STARTUP,
+    Config,
+    TestFunction,
+    results_table,
+    run,
+    verdict,
+)
 
 from scitune.space import FloatDomain
 
@@ -132,23 +139,12 @@ def main(argv: list[str] | None = None) -> int:
         for m in methods
     }
     checkpoints = sorted({c for c in CHECKPOINTS if c < args.budget} | {args.budget})
-    table = Table(title=f"best dev error, median [IQR] over {args.seeds} seeds")
-    table.add_column("searcher")
-    for c in checkpoints:
-        table.add_column(f"{c} trials", justify="right")
-    for m in methods:
-        table.add_row(m, *(cell(best[m][:, c - 1]) for c in checkpoints))
-    console.print(table)
+    title = f"best dev error, median [IQR] over {args.seeds} seeds"
+    console.print(results_table(title, best, checkpoints))
     final = {m: float(np.median(best[m][:, -1])) for m in methods}
-    if not {"bayes", "tpe", "random"} <= set(final):
-        return 0  # the verdict needs all three
-    console.print(
-        f"explore-then-exploit {fmt(final['bayes'])} vs TPE alone {fmt(final['tpe'])} -> "
-        f"{'matches' if final['bayes'] <= final['tpe'] else 'does NOT match'} TPE; vs random "
-        f"{fmt(final['random'])} -> "
-        f"{'beats' if final['bayes'] < final['random'] else 'does NOT beat'} random "
-        f"(median best dev error at {args.budget} trials)."
-    )
+    if {"bayes", "tpe", "random"} <= set(final):  # the verdict needs all three
+        what = f"median best dev error at {args.budget} trials"
+        console.print(verdict(final, what)[2] + ".")
     console.print(
         f"Wall time {time.perf_counter() - start:.0f} s; CPU time per searcher: "
         + ", ".join(f"{m} {s:.0f} s" for m, s in seconds.items())
