@@ -17,9 +17,9 @@ EXPECTED = {
         "Sampler", "Suggestion", "make_sampler",
     },
     scitune.storage: {
-        "CheckpointRecord", "Curve", "DecisionRecord", "FrozenTrial", "MetricBatch",
-        "NewDecision", "NewTrial", "RoundRecord", "Storage", "StudyRecord", "TrialState",
-        "open_storage",
+        "AttemptOutcome", "AttemptRecord", "CheckpointRecord", "Curve", "DecisionRecord",
+        "FrozenTrial", "MetricBatch", "NewDecision", "NewTrial", "RoundRecord", "Storage",
+        "StudyRecord", "TrialState", "open_storage",
     },
 }
 

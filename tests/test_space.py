@@ -166,3 +166,143 @@ def test_invalid_spaces(axes: tuple[Axis, ...], fragment: str) -> None:
     with pytest.raises(InvalidSpaceError) as info:
         Space(axes)
     assert fragment in str(info.value)
+
+
+# --- bounds: every accepted range samples finite values inside it --------------------------------
+
+finite_floats = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@given(finite_floats, finite_floats)
+def test_linear_range_is_accepted_exactly_when_its_width_is_a_float(a: float, b: float) -> None:
+    low, high = min(a, b), max(a, b)
+    if not low < high:
+        return
+    if not math.isfinite(high - low):
+        with pytest.raises(InvalidSpaceError, match="too wide: high - low overflows"):
+            FloatDomain(low, high)
+        return
+    x = FloatDomain(low, high).from_unit_array(np.linspace(0, 1, 11))
+    assert np.all(np.isfinite(x)) and x[0] == low and x[-1] == high
+    assert np.all((x >= low) & (x <= high))
+
+
+@given(st.floats(min_value=5e-324, allow_infinity=False), st.floats(min_value=5e-324))
+def test_reverse_log_range_needs_a_finite_mirror(a: float, b: float) -> None:
+    low, high = min(a, b), max(a, b)
+    if not low < high or not math.isfinite(high):
+        return
+    if not math.isfinite(low + high):
+        with pytest.raises(InvalidSpaceError, match="low \\+ high overflows"):
+            FloatDomain(low, high, "reverse_log")
+        return
+    x = FloatDomain(low, high, "reverse_log").from_unit_array(np.linspace(0, 1, 11))
+    assert np.all(np.isfinite(x)) and np.all((x >= low) & (x <= high))
+
+
+def test_log_range_may_span_every_positive_float() -> None:
+    d = FloatDomain(5e-324, 1.7e308, "log")
+    x = d.from_unit_array(np.linspace(0, 1, 101))
+    assert np.all(np.isfinite(x)) and x[0] == 5e-324 and x[-1] == 1.7e308
+    assert np.all(np.diff(x) > 0)
+
+
+def test_too_wide_range_says_why_and_the_fix() -> None:
+    with pytest.raises(InvalidSpaceError) as info:
+        FloatDomain(-1e308, 1e308)
+    message = str(info.value)
+    assert "got low=-1e+308, high=1e+308" in message
+    assert "Narrow it" in message and "1.798e+308" in message
+
+
+@pytest.mark.parametrize("bound", [10**400, -(10**400)])
+def test_integer_bound_past_float_range_is_a_space_error(bound: int) -> None:
+    with pytest.raises(InvalidSpaceError, match="must be finite, got an integer of 1329 bits"):
+        FloatDomain(min(bound, 0), max(bound, 0) or 1)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "side"),
+    [
+        (0, 2**53 + 1, "high"),
+        (-(2**63) + 1, 0, "low"),
+        (1, 2**63 - 1, "high"),
+        (0, 10**400, "high"),
+    ],
+)
+def test_int_bounds_stay_within_2_to_the_53(low: int, high: int, side: str) -> None:
+    with pytest.raises(InvalidSpaceError) as info:
+        IntDomain(low, high)
+    message = str(info.value)
+    assert message.startswith(f"'{side}' must be between -2**53 and 2**53 (9007199254740992)")
+    assert "Use smaller bounds" in message
+    assert len(message) < 400  # a 400-digit integer is not printed
+
+
+@given(
+    st.integers(-(2**53), 2**53 - 1),
+    st.integers(1, 2**53),
+    st.sampled_from(["linear", "log"]),
+)
+def test_int_range_at_any_accepted_bounds_samples_exact_in_range_integers(
+    low: int, width: int, scale: str
+) -> None:
+    if scale == "log":
+        low = abs(low) + 1
+    high = min(low + width, 2**53)
+    if not low < high:
+        return
+    d = IntDomain(low, high, scale)  # type: ignore[arg-type]
+    assert d.from_unit(0.0) == low and d.from_unit(1.0) == high
+    x = d.from_unit_array(np.linspace(0, 1, 101))
+    assert np.all((x >= low) & (x <= high)) and np.all(np.diff(x) >= 0)
+
+
+# --- grid_size: the grid's length, counted without listing it ------------------------------------
+
+
+@st.composite
+def finite_spaces(draw: st.DrawFn) -> Space:
+    plain = {
+        f"p{i}": ChoiceDomain(tuple(range(draw(st.integers(1, 3)))))
+        for i in range(draw(st.integers(0, 4)))
+    }
+    conditional: dict[str, dict[object, dict[str, ChoiceDomain]]] = {}
+    for i, (parent, domain) in enumerate(plain.items()):
+        if draw(st.booleans()):
+            value = draw(st.sampled_from(domain.values))
+            conditional[parent] = {
+                value: {
+                    f"c{i}_{j}": ChoiceDomain(tuple(range(draw(st.integers(1, 3)))))
+                    for j in range(draw(st.integers(1, 2)))
+                }
+            }
+    return Space.build(plain, conditional)  # type: ignore[arg-type]
+
+
+@given(finite_spaces())
+def test_grid_size_is_the_grids_length(space: Space) -> None:
+    assert space.grid_size() == len(space.grid())
+
+
+def test_grid_size_under_a_parent_outside_the_space() -> None:
+    space = Space.build(
+        {"lr": ChoiceDomain((0.1, 0.01))},
+        {
+            "opt": {
+                "adam": {"b1": ChoiceDomain((0.9, 0.99)), "b2": ChoiceDomain((0.99, 0.999))},
+                "sgd": {"momentum": ChoiceDomain((0.0, 0.9, 0.99))},
+            }
+        },
+    )
+    assert space.grid_size({"opt": "adam"}) == 2 * 4
+    assert space.grid_size({"opt": "sgd"}) == 2 * 3
+    assert space.grid_size({"opt": "rmsprop"}) == 2
+    assert space.grid_size() == 2 * 4  # unknown parent: the largest of its values
+
+
+def test_grid_size_counts_huge_grids_without_listing_them() -> None:
+    space = Space.build({f"x{i}": ChoiceDomain(tuple(range(10))) for i in range(400)})
+    assert space.grid_size() == 10**400
+    with pytest.raises(InvalidSpaceError, match="a grid needs finite values"):
+        Space.build({"x": FloatDomain(0, 1)}).grid_size()

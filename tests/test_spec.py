@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from scitune._spec_params import RESERVED_NAMES
 from scitune.errors import SpecError
 from scitune.space import ChoiceDomain, Domain, FloatDomain, IntDomain, Space, Value
 from scitune.spec import (
@@ -888,13 +889,13 @@ def test_other_warnings(tmp_path: Path) -> None:
     text = study(
         nuisance="""
         lr = { low = 0.01, high = 0.1 }
-        max_train_steps = { values = [100, 200] }
+        train_steps = { values = [100, 200] }
         act = { values = ["relu"] }
         """
     )
     warnings = load_spec(write(tmp_path, text)).warnings()
     assert any(
-        "nuisance.max_train_steps: the playbook says the number of training" in w for w in warnings
+        "nuisance.train_steps: the playbook says the number of training" in w for w in warnings
     )
     assert any('nuisance.act: has a single value "relu"' in w for w in warnings)
 
@@ -953,7 +954,7 @@ def to_toml(data: dict[str, Any]) -> str:
 
 
 names = st.text(string.ascii_lowercase + "_", min_size=1, max_size=8).filter(
-    lambda s: s[0] != "_" and s != "when"
+    lambda s: s[0] != "_" and s != "when" and s not in RESERVED_NAMES
 )
 
 
@@ -1221,8 +1222,10 @@ def test_deep_nesting_and_huge_numbers(tmp_path: Path) -> None:
     assert_spec_or_spec_error(write(tmp_path, deep))
     huge = study(budget="trials = " + "9" * 5000 + "\nmax_train_steps = 1")
     assert_spec_or_spec_error(write(tmp_path, huge))
-    big = study(budget=f"trials = {2**63}\nmax_train_steps = 1")
-    assert "must be <= 9223372036854775807" in the_problem(tmp_path, big, "budget.trials")
+    big = study(budget=f"trials = 1\nmax_train_steps = {2**63}")
+    assert "must be <= 9223372036854775807" in the_problem(tmp_path, big, "budget.max_train_steps")
+    many = study(budget=f"trials = {2**63}\nmax_train_steps = 1")
+    assert "must be at most 1,000,000" in the_problem(tmp_path, many, "budget.trials")
     nested = study(tail="[nuisance.when.a.b.c.d.e.f]\ng = 1")
     assert_spec_or_spec_error(write(tmp_path, nested))
 

@@ -59,6 +59,15 @@ def test_params_are_read_only_and_context_is_exposed(tmp_path: Path) -> None:
         (-1, {"loss": 1.0}, "step must be >= 0"),
         (1, {}, "at least one metric"),
         (1, {"loss": "low"}, "metric 'loss' must be a number"),
+        # The metrics file's rules, refused where the mistake is made:
+        (2**63, {"loss": 1.0}, r"step must be at most 2\*\*63-1"),
+        (1, {"loss": None}, "metric 'loss' is None; .* Leave the metric out"),
+        (1, {"loss": True}, "metric 'loss' must be a number, got the boolean True"),
+        (1, {"loss": np.bool_(False)}, "metric 'loss' must be a number, got the boolean"),
+        (1, {"loss": "0.5"}, "metric 'loss' must be a number .* got '0.5'"),
+        (1, {"loss": 10**400}, "metric 'loss' must be a number .* fits a 64-bit float"),
+        (1, {"": 1.0}, "a metric name must be a non-empty string"),
+        (1, {"x" * 256: 1.0}, "a metric name must have at most 255 characters"),
     ],
 )
 def test_bad_reports_raise_protocol_errors(
@@ -67,6 +76,25 @@ def test_bad_reports_raise_protocol_errors(
     trial = make_trial(tmp_path)
     with pytest.raises(ProtocolError, match=fragment):
         trial.report(step, **metrics)  # type: ignore[arg-type]
+
+
+def test_what_report_accepts_the_reader_keeps(tmp_path: Path) -> None:
+    trial = make_trial(tmp_path)
+    values = {
+        "f32": np.float32(0.5),
+        "i64": np.int64(3),
+        "arr": np.array(1.5),
+        "big": 2**1000,
+        "nan": "NaN",
+        "neg_inf": "-inf",
+        "x" * 255: 1.0,
+    }
+    trial.report(2**63 - 1, **values)  # type: ignore[arg-type]
+    trial.close()
+    parsed = parse_lines((tmp_path / "metrics.jsonl").read_bytes())
+    assert not parsed.problems and sorted(parsed.points) == sorted(values)
+    assert parsed.points["big"] == ([2**63 - 1], [float(2**1000)])
+    assert parsed.points["neg_inf"][1] == [-math.inf] and math.isnan(parsed.points["nan"][1][0])
 
 
 def test_parse_lines_accepts_other_languages_spellings_of_nan_and_inf() -> None:

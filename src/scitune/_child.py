@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from scitune.integrations._torch_memory import is_oom  # light: never imports torch
-from scitune.trial import RESULT_FILE, RUNNER_PID_ENV
+from scitune.trial import RESULT_FILE, RUNNER_PID_ENV, TRIAL_ENV
 
 MEMORY_LIMIT_ENV = "SCITUNE_MEMORY_LIMIT"
 
@@ -93,10 +93,11 @@ def _oom_error(exc: BaseException, limit: int | None) -> str | None:
     return f"out of memory{where}: {type(exc).__name__}: {exc}"
 
 
-def _write_result(trial_dir: str, result: dict[str, Any], *, peaks: bool = True) -> None:
+def _write_result(result: dict[str, Any], *, peaks: bool = True) -> None:
+    """``result.json`` in the attempt's folder (the one holding the context file)."""
     if peaks:  # this process ran the trial's code (not so for a command entrypoint)
         result = {**result, **_memory_peaks()}
-    path = Path(trial_dir) / RESULT_FILE
+    path = Path(os.environ[TRIAL_ENV]).parent / RESULT_FILE
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result))
     os.replace(tmp, path)
@@ -122,19 +123,19 @@ def _run_python(target: str, memory_limit: int | None = None) -> int:
             "Check the module path (importable from the directory you run scitune in) "
             "and the function name."
         )
-        _write_result(context.dir, {"returncode": 3, "entrypoint_error": message})
+        _write_result({"returncode": 3, "entrypoint_error": message})
         return 3
     try:
         func(trial)
     except Infeasible as e:
         trial._write({"infeasible": e.reason})
         trial.close()
-        _write_result(context.dir, {"returncode": 0, "infeasible": e.reason})
+        _write_result({"returncode": 0, "infeasible": e.reason})
         return 0
     except SystemExit as e:
         trial.close()
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        _write_result(context.dir, {"returncode": code} if code == 0 else
+        _write_result({"returncode": code} if code == 0 else
                       {"returncode": code, "error": f"SystemExit({e.code!r})"})
         return code
     except KeyboardInterrupt:
@@ -148,28 +149,24 @@ def _run_python(target: str, memory_limit: int | None = None) -> int:
         result: dict[str, Any] = {"returncode": 1, "error": oom or f"{type(e).__name__}: {e}"}
         if oom:
             result["oom"] = True
-        _write_result(context.dir, result)
+        _write_result(result)
         return 1
     trial.close()
-    _write_result(context.dir, {"returncode": 0})
+    _write_result({"returncode": 0})
     return 0
 
 
 def _run_command(args: list[str]) -> int:
-    trial_dir = json.loads(Path(os.environ["SCITUNE_TRIAL"]).read_text())["dir"]
     try:
         proc = subprocess.Popen(args, preexec_fn=die_with_parent)
     except OSError as e:
         print(f"scitune: could not start {args[0]!r}: {e}", file=sys.stderr)
-        _write_result(
-            trial_dir,
-            {"returncode": 127, "error": f"could not start {args[0]!r}: {e}"},
-            peaks=False,
-        )
+        error = f"could not start {args[0]!r}: {e}"
+        _write_result({"returncode": 127, "error": error}, peaks=False)
         return 127
     code = proc.wait()
     if code >= 0:  # a signal death (negative) is the runner's to explain: no result
-        _write_result(trial_dir, {"returncode": code}, peaks=False)
+        _write_result({"returncode": code}, peaks=False)
     return code if code >= 0 else 128 - code
 
 

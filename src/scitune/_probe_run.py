@@ -7,7 +7,6 @@ until a trial fails (out of memory, or anything else). Its trials hold the measu
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,12 +24,11 @@ from scitune._probe_batch import (
 from scitune._stability_base import UserStudy, open_user_study
 from scitune._toml_out import render_study
 from scitune.errors import ScituneError, StudyNotFoundError
-from scitune.execution import Runner, RunObserver, StateCounts
+from scitune.execution import Runner, RunObserver, StateCounts, attempt_result
 from scitune.integrations._torch_memory import is_oom_message
 from scitune.spec import StudySpec, load_spec
 from scitune.storage import FrozenTrial, Storage, TrialState
 from scitune.study import Study
-from scitune.trial import RESULT_FILE
 
 __all__ = [
     "ProbeStudy",
@@ -210,7 +208,7 @@ def read_probe(study: Study, settings: ProbeSettings) -> BatchSizeProbe:
             eps, n, partial = measured_throughput(
                 curve.steps.tolist(), curve.values.tolist(), settings.warmup
             )
-        result = _result_file(trial)
+        result = attempt_result(trial)
         peak = result.get("peak_address_space_bytes")
         rows.append(
             ProbeRow(
@@ -260,16 +258,6 @@ def _row_reason(trial: FrozenTrial, eps: float | None, settings: ProbeSettings) 
             f"(trial.report(step, {settings.metric}=...))"
         )
     return None
-
-
-def _result_file(trial: FrozenTrial) -> dict[str, Any]:
-    if not trial.dir:
-        return {}
-    try:
-        data = json.loads((Path(trial.dir) / RESULT_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _mib(n: int | None) -> str:

@@ -29,6 +29,21 @@ MAX_INT = 2**63 - 1
 Entry: TypeAlias = Domain | Value
 Conditionals: TypeAlias = dict[str, dict[Value, dict[str, Entry]]]
 
+#: Names that ``entrypoint.command`` fills from the trial itself ({seed}, {dir}, ...): a
+#: hyperparameter of the same name would shadow the placeholder, and the trial's own value.
+RESERVED_NAMES: Mapping[str, tuple[str, str]] = {
+    # name: (what the placeholder holds, a name to use instead)
+    "seed": ("the trial's own training seed (drawn from budget.seed)", "init_seed"),
+    "dir": ("the trial's own directory", "data_dir"),
+    "number": ("the trial's number in the study", "num_layers"),
+    "max_train_steps": ("budget.max_train_steps", ""),
+    "study": ("the study's name", "study_arm"),
+    "python": ("the Python interpreter that runs the trial", "python_version"),
+    "args": ("the trial's hyperparameters as command-line flags", "extra_args"),
+    "gpus": ("the GPUs given to the trial", "num_gpus"),
+    "devices": ("the devices given to the trial", "num_devices"),
+}
+
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,99}")
 _DOMAIN_KEYS = ("low", "high", "scale", "type", "values")
 _FLOAT_SCALES = ("linear", "log", "reverse_log")
@@ -118,6 +133,18 @@ def check_name(name: object, loc: Loc) -> Problem | None:
         return loc, (
             '"when" is reserved for conditional tables such as [nuisance.when.optimizer.adam]; '
             "give the hyperparameter another name."
+        )
+    if name in RESERVED_NAMES:
+        holds, instead = RESERVED_NAMES[name]
+        fix = (
+            "Set budget.max_train_steps instead: the playbook keeps it the same for every trial "
+            "of a study."
+            if name == "max_train_steps"
+            else f'Rename it, e.g. "{instead}".'
+        )
+        return loc, (
+            f"'{name}' is reserved: {{{name}}} in entrypoint.command is {holds}, and a "
+            f"hyperparameter of that name would shadow it. {fix}"
         )
     if not _NAME.fullmatch(name):
         hint = ""

@@ -20,7 +20,11 @@ __all__ = [
     "ScituneError",
     "ScituneWarning",
     "SpecError",
+    "StaleAttemptError",
     "StorageError",
+    "StoreNotFoundError",
+    "StoreVanishedError",
+    "StudyInUseError",
     "StudyNotFoundError",
     "TrialNotFoundError",
     "TrialStateError",
@@ -50,6 +54,10 @@ class StorageError(ScituneError, RuntimeError):
     """The trial store could not be opened, migrated, read or written."""
 
 
+class StoreNotFoundError(StorageError, FileNotFoundError):
+    """No trial store exists at that location, and the caller asked not to create one."""
+
+
 class StudyNotFoundError(StorageError, LookupError):
     """No study of that name (or file) exists."""
 
@@ -64,6 +72,18 @@ class RoundNotFoundError(StorageError, LookupError):
 
 class TrialStateError(StorageError):
     """A state change the trial lifecycle forbids (e.g. modifying a finished trial)."""
+
+
+class StaleAttemptError(TrialStateError):
+    """Points from an earlier attempt of a trial arrived after a later attempt started."""
+
+
+class StudyInUseError(StorageError, ValueError):
+    """A study cannot be deleted: a decision (the baseline's lineage) refers to it."""
+
+
+class StoreVanishedError(StorageError):
+    """The store's database file was deleted or replaced while this process was using it."""
 
 
 class ConcurrentUpdateError(StorageError):

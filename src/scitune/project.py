@@ -173,7 +173,7 @@ def _any_study_name(storage_url: str | None) -> str:
     from scitune.storage import open_storage
     from scitune.study import DEFAULT_STORAGE
 
-    studies = open_storage(storage_url or DEFAULT_STORAGE).list_studies()
+    studies = open_storage(storage_url or DEFAULT_STORAGE, create=False).list_studies()
     if not studies:
         raise StudyNotFoundError("the store holds no study yet: run one first.")
     return studies[0].name

@@ -43,6 +43,11 @@ Value: TypeAlias = float | int | str | bool
 Scale = Literal["linear", "log", "reverse_log"]
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 
+#: Integer bounds stay within 2**53 of zero: the transforms run in float64, which past that
+#: cannot tell neighbouring integers apart (and rounds 2**63 - 1 up, out of int64).
+MAX_INT_BOUND = 2**53
+_MAX_FLOAT = float(np.finfo(np.float64).max)
+
 
 def _as_float(value: Value) -> float:
     if isinstance(value, str):
@@ -53,9 +58,20 @@ def _as_float(value: Value) -> float:
 def _check_number(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidSpaceError(f"'{name}' must be a number, got {value!r}.")
-    if not math.isfinite(value):
-        raise InvalidSpaceError(f"'{name}' must be finite, got {value!r}.")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int past float's range
+        number = math.inf
+    if not math.isfinite(number):
+        raise InvalidSpaceError(f"'{name}' must be finite, got {_shown(value)}.")
+    return number
+
+
+def _shown(value: object) -> str:
+    # repr() refuses integers past 4300 digits; nobody wants to read those anyway.
+    if isinstance(value, int) and value.bit_length() > 200:
+        return f"an integer of {value.bit_length()} bits"
+    return repr(value)
 
 
 @dataclass(frozen=True)
@@ -88,6 +104,20 @@ class FloatDomain:
             raise InvalidSpaceError(
                 f"'low' must be > 0 for scale = {self.scale!r}, got {self.low!r}. "
                 "Use a positive lower bound such as 1e-5, or scale = 'linear'."
+            )
+        # The sampler works in scale coordinates: linear ones span high - low, reverse_log ones
+        # mirror x as low + high - x. Past float's range every sample would be a bound or inf.
+        # (log coordinates, log(high) - log(low), are finite for any positive floats.)
+        if self.scale == "linear" and not math.isfinite(high - low):
+            raise InvalidSpaceError(
+                f"the range is too wide: high - low overflows a 64-bit float, got low={low!r}, "
+                f"high={high!r}. Narrow it (high - low must stay below {_MAX_FLOAT:.4g})."
+            )
+        if self.scale == "reverse_log" and not math.isfinite(low + high):
+            raise InvalidSpaceError(
+                f"the range is too wide for scale = 'reverse_log': low + high overflows a 64-bit "
+                f"float, got low={low!r}, high={high!r}. Lower the bounds (low + high must stay "
+                f"below {_MAX_FLOAT:.4g})."
             )
         object.__setattr__(self, "low", low)
         object.__setattr__(self, "high", high)
@@ -145,6 +175,13 @@ class IntDomain:
                 raise InvalidSpaceError(
                     f"'{name}' must be an integer for type = 'int', got {value!r}."
                 )
+            if abs(value) > MAX_INT_BOUND:
+                raise InvalidSpaceError(
+                    f"'{name}' must be between -2**53 and 2**53 ({MAX_INT_BOUND}) for "
+                    "type = 'int': the sampler maps integers through 64-bit floats, which skip "
+                    f"integers past that, got {_shown(value)}. Use smaller bounds, or a float "
+                    "range (no type = 'int')."
+                )
         if self.scale not in ("linear", "log"):
             raise InvalidSpaceError(
                 f"'scale' must be 'linear' or 'log' for an integer range, got {self.scale!r}."
@@ -172,6 +209,8 @@ class IntDomain:
         x = lo + np.clip(u, 0.0, 1.0) * (hi - lo)
         if self.scale == "log":
             x = np.exp(x)
+        # Exact at the bounds: exp(log(high + 0.5)) can miss high by more than 0.5 past 1e14.
+        x = np.where(u <= 0.0, self.low, np.where(u >= 1.0, self.high, x))
         return np.clip(np.rint(x), self.low, self.high).astype(np.int64)
 
     def to_unit(self, value: Value) -> float:
@@ -393,12 +432,7 @@ class Space:
 
     def grid(self) -> list[dict[str, Value]]:
         """Every combination of a finite space, conditional axes expanded under their parents."""
-        if not self.is_finite():
-            ranged = [a.key for a in self.axes if not isinstance(a.domain, ChoiceDomain)]
-            raise InvalidSpaceError(
-                f"a grid needs finite values on every axis; {ranged} are ranges. "
-                "Give them {values = [...]} or use sampler = 'quasirandom'."
-            )
+        self._require_finite()
         configs: list[dict[str, Value]] = [{}]
         for stage in (False, True):
             for axis in self.axes:
@@ -413,6 +447,53 @@ class Space:
                         expanded.append(config)
                 configs = expanded
         return configs
+
+    def grid_size(self, context: Mapping[str, Value] | None = None) -> int:
+        """How many configurations a grid of this finite space holds, counted without listing.
+
+        A conditional axis multiplies the count under its parent's value: under each value of a
+        parent in the space, under the value ``context`` gives, and for a parent given by neither,
+        under the value that gives most (so that the count bounds every context).
+
+        Example:
+            >>> s = Space.build(
+            ...     {"optimizer": ChoiceDomain(("adam", "sgd")), "lr": ChoiceDomain((0.1, 0.01))},
+            ...     {"optimizer": {"adam": {"beta1": ChoiceDomain((0.9, 0.99, 0.999))}}},
+            ... )
+            >>> s.grid_size(), len(s.grid())
+            (8, 8)
+        """
+        self._require_finite()
+        view = context or {}
+        # Per parent: the product of its conditional axes' sizes under each of its values.
+        under: dict[str, dict[tuple[str, Value], int]] = {}
+        for axis in self.axes:
+            if axis.condition is not None:
+                assert isinstance(axis.domain, ChoiceDomain)
+                parent, value = axis.condition
+                by_value = under.setdefault(parent, {})
+                key = _value_key(value)
+                by_value[key] = by_value.get(key, 1) * len(axis.domain.values)
+        size = 1
+        for axis in self.axes:
+            if axis.condition is None:
+                assert isinstance(axis.domain, ChoiceDomain)
+                by_value = under.pop(axis.name, {})
+                size *= sum(by_value.get(_value_key(v), 1) for v in axis.domain.values)
+        for parent, by_value in under.items():
+            if parent in view:
+                size *= by_value.get(_value_key(view[parent]), 1)
+            else:
+                size *= max(by_value.values())
+        return size
+
+    def _require_finite(self) -> None:
+        if not self.is_finite():
+            ranged = [a.key for a in self.axes if not isinstance(a.domain, ChoiceDomain)]
+            raise InvalidSpaceError(
+                f"a grid needs finite values on every axis; {ranged} are ranges. "
+                "Give them {values = [...]} or use sampler = 'quasirandom'."
+            )
 
     @classmethod
     def build(

@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shlex
@@ -115,7 +116,7 @@ _VOCABULARY = Vocabulary(
         ("entrypoint",): ("python", "command", "timeout"),
         ("objective",): ("metric", "goal", "select"),
         ("constraints",): ("metric", "min", "max"),
-        ("budget",): ("trials", "max_train_steps", "seed", "runs"),
+        ("budget",): ("trials", "max_train_steps", "seed", "runs", "max_attempts"),
         ("search",): ("sampler", "design", "history"),
     },
     choices={
@@ -145,12 +146,21 @@ _VOCABULARY = Vocabulary(
         ("budget", "max_train_steps"): "max_train_steps = 3000",
         ("budget", "seed"): "seed = 0",
         ("budget", "runs"): "runs = 3",
+        ("budget", "max_attempts"): "max_attempts = 3",
     },
 )
 _ORDER = {key: i for i, key in enumerate(_VOCABULARY.sections[()])}
 
+#: Trials a study may plan: design cells x budget.trials x budget.runs. Each is a row in the
+#: store, a process and a directory, and is proposed in memory before it runs; a million is far
+#: past any training budget (the playbook's studies hold tens to hundreds).
+MAX_TRIALS = 1_000_000
+#: Configurations a grid may list per design cell: the grid sampler lists all of them.
+MAX_GRID = 100_000
+
 _Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 _Count = Annotated[int, Field(strict=True, ge=1, le=MAX_INT)]
+_TrialCount = Annotated[int, Field(strict=True, ge=1)]
 
 
 def _check_metric(value: str) -> str:
@@ -317,13 +327,27 @@ class BudgetSpec(_SpecModel):
 
     _section = ("budget",)
 
-    trials: _Count
+    trials: _TrialCount
     max_train_steps: _Count
     seed: Annotated[int, Field(strict=True, ge=0, le=MAX_INT)] = 0
-    runs: _Count = 1
+    runs: _TrialCount = 1
     """Runs per configuration: each design trial is queued with ``runs - 1`` reruns (new seeds,
     linked to it as ``scitune reseed`` links them), for studies of fixed configurations
     (``scitune extend``) whose comparisons need the retrain spread."""
+    max_attempts: Annotated[int, Field(strict=True, ge=1, le=100)] = 3
+    """Runs of a trial whose runner was lost (killed, machine down, silent) before the trial
+    is FAILED with that history; stopping a run on purpose (Ctrl-C) does not count. Ours."""
+
+    @field_validator("trials", "runs")
+    @classmethod
+    def _at_most_a_study(cls, value: int, info: ValidationInfo) -> int:
+        if value > MAX_TRIALS:
+            example = "trials = 20" if info.field_name == "trials" else "runs = 3"
+            fail(
+                f"must be at most {MAX_TRIALS:,} (a study holds at most {MAX_TRIALS:,} trials), "
+                f"got {show(value)}. Plan fewer, e.g. {example}."
+            )
+        return value
 
 
 class SearchSpec(_SpecModel):
@@ -429,6 +453,8 @@ class StudySpec(_SpecModel):
             model = handler(data)
         except ValidationError as exc:
             problems.extend(problem_from_pydantic(err, _VOCABULARY) for err in exc.errors())
+        if model is not None and not problems:
+            problems.extend(_size_problems(model))
         if problems or model is None:
             raise validation_error(cls.__name__, _in_file_order(problems))
         return model
@@ -572,6 +598,56 @@ class StudySpec(_SpecModel):
         for by_value in self._when(role).values():
             for sub in by_value.values():
                 yield from sub
+
+
+def _size_problems(spec: StudySpec) -> list[Problem]:
+    """The study's size within bounds: its planned trials, and a grid's configurations."""
+    problems: list[Problem] = []
+    context = spec.context()
+    budget = spec.budget
+    per_value = spec.search.design == "per_value"
+    scientific, nuisance = spec.scientific_space(), spec.nuisance_space()
+    # Ranges where a grid is needed are already reported (parse_roles' design and grid rules).
+    cells = scientific.grid_size(context) if per_value and scientific.is_finite() else 1
+    planned = cells * budget.trials * budget.runs
+    if planned > MAX_TRIALS:
+        loc: tuple[str, ...] = ("budget", "trials")
+        fix = f"Lower budget.trials to at most {MAX_TRIALS // (cells * budget.runs):,}"
+        if cells > MAX_TRIALS:
+            loc = ("scientific",)
+            fix = 'Give the scientific hyperparameters fewer values, or set design = "joint"'
+        elif cells * budget.runs > MAX_TRIALS:
+            loc, fix = ("budget", "runs"), f"Lower budget.runs to at most {MAX_TRIALS // cells:,}"
+        why = " (one per combination of scientific values)" if per_value else ""
+        problems.append(
+            (
+                loc,
+                f"the study would plan {_count(planned)} trials: {_count(cells, 'design cell')}"
+                f"{why} x {_count(budget.trials, 'trial')} x {_count(budget.runs, 'run')}, more "
+                f"than the {MAX_TRIALS:,} a study may hold. {fix}.",
+            )
+        )
+    if spec.search.sampler == "grid":
+        searched = nuisance if per_value else Space(scientific.axes + nuisance.axes)
+        points = searched.grid_size(context) if searched.is_finite() else 0
+        if points > MAX_GRID:
+            per_cell = " per design cell" if per_value else ""
+            problems.append(
+                (
+                    ("search", "sampler"),
+                    f'sampler = "grid" lists every combination of the searched values, '
+                    f"{_count(points)}{per_cell} here, more than the {MAX_GRID:,} a grid may "
+                    'hold. Give fewer values, or use sampler = "quasirandom" (the playbook keeps '
+                    "grids to one or two hyperparameters).",
+                )
+            )
+    return problems
+
+
+def _count(n: int, unit: str = "") -> str:
+    """``1,024``, ``about 10^60`` (a huge count), or with a unit: ``1 trial``, ``3 trials``."""
+    text = f"{n:,}" if n < 10**15 else f"about 10^{math.floor(math.log10(n))}"
+    return f"{text} {unit}{'s' if n != 1 else ''}" if unit else text
 
 
 def _dump_entry(entry: Domain | Value) -> Any:

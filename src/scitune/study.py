@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -12,7 +13,13 @@ from typing import Any
 import numpy as np
 
 from scitune import design
-from scitune.errors import ConcurrentUpdateError, ScituneError, SpecError, StudyNotFoundError
+from scitune.errors import (
+    ConcurrentUpdateError,
+    ScituneError,
+    SpecError,
+    StoreNotFoundError,
+    StudyNotFoundError,
+)
 from scitune.samplers import Observation, Sampler, make_sampler
 from scitune.scoring import constraint_violations, sort_key
 from scitune.spec import StudySpec, load_spec
@@ -82,11 +89,26 @@ class Study:
 
     @classmethod
     def load(cls, ref: str, *, storage_url: str | None = None) -> Study:
-        """A study by file path (``study.toml``) or by name in ``storage_url`` (default store)."""
+        """A study by file path (``study.toml``) or by name in ``storage_url`` (default store).
+
+        Never creates a store: where there is none, nothing is written.
+
+        Raises:
+            StudyNotFoundError: the study file's study has not been run in its store (or
+                there is no store yet), or the store holds no study of that name.
+            StoreNotFoundError: ``ref`` is a name and there is no store to look it up in.
+        """
         path = Path(ref)
         if path.suffix == ".toml" or path.is_file():
             spec = load_spec(path)
-            storage = open_storage(storage_url or spec.storage)
+            url = storage_url or spec.storage
+            try:
+                storage = open_storage(url, create=False)
+            except StoreNotFoundError as e:
+                raise StudyNotFoundError(
+                    f"study {spec.name!r} (from {path}) has not been run yet: there is no trial "
+                    f"store at {url}. Start it with `scitune run {ref}`."
+                ) from e
             try:
                 record = storage.get_study(spec.name)
             except StudyNotFoundError as e:
@@ -95,7 +117,10 @@ class Study:
                     f"{storage.url}. Start it with `scitune run {ref}`."
                 ) from e
             return cls(spec, storage, record)
-        storage = open_storage(storage_url or DEFAULT_STORAGE)
+        try:
+            storage = open_storage(storage_url or DEFAULT_STORAGE, create=False)
+        except StoreNotFoundError as e:
+            raise StoreNotFoundError(f"no study file or study named {ref!r}: {e}") from e
         try:
             record = storage.get_study(ref)
         except StudyNotFoundError as e:
@@ -337,13 +362,37 @@ class Study:
         return [r.trial for r in ranked[:k]]
 
     def artifacts_dir(self) -> Path:
-        """Where trial directories live: beside a SQLite file, else ``./.scitune``."""
+        """Where trial directories live: ``studies/NAME-UID/`` beside a SQLite file, else in
+        ``./.scitune``. ``UID`` starts this study instance's random id, so the files of a
+        study deleted (or of a store made again) are never taken for this one's."""
         url = self.storage.url
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             base = Path(url.removeprefix("sqlite:///")).expanduser().resolve().parent
         else:
             base = Path(".scitune").resolve()
-        return base / "studies" / self.name
+        uid = self.record.uid[:8]
+        return base / "studies" / (f"{self.name}-{uid}" if uid else self.name)
+
+    def delete(self) -> list[Path]:
+        """Remove the study from its store, with its trials, attempts, curves and checkpoints,
+        then its files (every trial's folder). Returns the folders removed.
+
+        Raises:
+            StudyInUseError: a decision (adopt or reject) names the study: the baseline's
+                lineage is never rewritten, so the study stays, whole.
+        """
+        folders = {self.artifacts_dir()}
+        folders.update(Path(t.dir) for t in self.trials() if t.dir)
+        self.storage.delete_study(self.record.id)
+        removed = []
+        studies_root = self.artifacts_dir().parent.resolve()
+        for folder in sorted(folders):
+            # Only what scitune made: a trial folder is under the store's studies/ folder.
+            inside = folder.resolve().is_relative_to(studies_root)
+            if inside and folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        return removed
 
 
 def _from_baseline(spec: StudySpec, storage: Storage, record: StudyRecord | None) -> StudySpec:

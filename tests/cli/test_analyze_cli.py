@@ -85,9 +85,27 @@ def test_settings_lists_every_threshold_with_its_default() -> None:
 
 def test_report_writes_one_offline_file(ran: Path) -> None:
     pytest.importorskip("plotly")
+    (ran.parent / "out").mkdir()
     result = runner.invoke(app, ["report", "toy-analyze", "-o", "out/r.html", "--json"])
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)
     html = Path(info["written"]).read_text()
     assert info["bytes"] == len(html.encode())
     assert "toy-analyze" in html and "<script src=" not in html
+
+
+def test_report_into_a_missing_or_wrong_place_is_refused(ran: Path) -> None:
+    pytest.importorskip("plotly")
+    def tree() -> list[Path]:  # SQLite's -wal/-shm come and go with connections
+        return sorted(p for p in ran.parent.rglob("*") if not p.name.endswith(("-wal", "-shm")))
+
+    before = tree()
+    missing = runner.invoke(app, ["report", "toy-analyze", "-o", "nope/deeper/r.html"])
+    text = " ".join(missing.output.split())
+    assert missing.exit_code == 1, text
+    assert "the folder nope/deeper does not exist" in text and "mkdir -p nope/deeper" in text
+    assert not (ran.parent / "nope").exists()
+    folder = runner.invoke(app, ["report", "toy-analyze", "-o", ".", "--json"])
+    assert folder.exit_code == 1
+    assert "is a folder" in json.loads(folder.stdout)["error"]["message"]
+    assert tree() == before

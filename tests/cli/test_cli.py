@@ -154,7 +154,7 @@ def test_errors_are_messages_with_the_right_exit_code(
 def test_json_errors_are_json(toy: Path) -> None:
     result = runner.invoke(app, ["trials", "nope", "--json"])
     assert result.exit_code == 1
-    assert json.loads(result.stdout)["error"]["type"] == "StudyNotFoundError"
+    assert json.loads(result.stdout)["error"]["type"] == "StoreNotFoundError"  # none run yet
 
 
 def test_end_to_end_subprocess_with_a_non_python_trial(tmp_path: Path) -> None:

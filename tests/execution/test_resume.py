@@ -67,7 +67,7 @@ def _file_model(path: Path) -> dict[str, dict[int, float]]:
 def _assert_store_holds_every_line(study: Study) -> None:
     curves = study.storage.get_curves(study.record.id)
     for t in study.trials():
-        model = _file_model(Path(t.dir or "", "metrics.jsonl"))
+        model = _file_model(Path(t.dir or "", f"attempt-{t.attempts}", "metrics.jsonl"))
         assert set(model) == set(curves[t.id])
         for name, points in model.items():
             curve = curves[t.id][name]
@@ -130,8 +130,8 @@ def test_a_trial_that_finished_while_its_runner_died_is_kept_not_rerun(
         study.record.id, worker=dead_worker, trial_dir=str(workdir / "t-{number}")
     )
     assert trial is not None and trial.dir is not None
-    trial_dir = Path(trial.dir)
-    trial_dir.mkdir()
+    trial_dir = Path(trial.dir, "attempt-1")
+    trial_dir.mkdir(parents=True)
     lines = [{"step": s, "metrics": {"dev_error": 1.0 / s}} for s in (10, 20, 30)]
     (trial_dir / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     (trial_dir / "result.json").write_text('{"returncode": 0}')

@@ -37,7 +37,7 @@ def test_every_trial_completes_with_best_over_training_score(
         assert (t.value, t.value_step) == (pytest.approx(dev.values[i]), dev.steps[i])
         assert t.value_step == 80  # the toy's late bump: best is not the last step
         assert t.attempts == 1 and t.duration_s is not None
-        assert Path(t.dir or "", "metrics.jsonl").is_file()
+        assert Path(t.dir or "", "attempt-1", "metrics.jsonl").is_file()
 
 
 def test_select_final_scores_the_last_value(write_study: Callable[..., Path]) -> None:
@@ -145,7 +145,8 @@ def test_changing_the_search_space_under_the_same_name_is_refused(
 def test_metrics_file_and_store_agree(write_study: Callable[..., Path]) -> None:
     study = run_study(write_study(trials=2))
     for t in study.trials():
-        lines = [json.loads(x) for x in Path(t.dir or "", "metrics.jsonl").read_text().splitlines()]
+        metrics = Path(t.dir or "", f"attempt-{t.attempts}", "metrics.jsonl")
+        lines = [json.loads(x) for x in metrics.read_text().splitlines()]
         curves = study.storage.get_curves(study.record.id, trial_ids=[t.id])[t.id]
         for line in lines:
             for name, value in line["metrics"].items():

@@ -26,12 +26,15 @@ from hypothesis import strategies as st
 from scitune.errors import (
     ConcurrentUpdateError,
     RoundNotFoundError,
+    StaleAttemptError,
     StorageError,
+    StudyInUseError,
     StudyNotFoundError,
     TrialNotFoundError,
     TrialStateError,
 )
 from scitune.storage import (
+    AttemptOutcome,
     CheckpointRecord,
     Curve,
     DecisionRecord,
@@ -424,7 +427,9 @@ class StorageContract:
         again = storage.claim_trial(study.id, worker="w2", trial_dir="e/{number}")
         assert again is not None
         assert (again.id, again.number, again.attempts, again.worker) == (first.id, 0, 2, "w2")
-        assert again.dir == "e/0"
+        assert again.dir == "d"  # a trial keeps its folder across attempts
+        fresh = storage.claim_trial(study.id, worker="w2", trial_dir="e/{number}")
+        assert fresh is not None and fresh.dir == "e/1"
 
     def test_unknown_trial(self, storage: Storage, study: StudyRecord) -> None:
         trial = running(storage, study)
@@ -835,3 +840,149 @@ class StorageContract:
         first = storage.list_decisions()[0]
         assert (dict(first.params), first.evidence) == ({"lr": 0.1}, {"scores": [1.0, 2.0]})
         assert same_decision(first, before[0])
+
+    # -- attempts (rules 4, 5, 6) ----------------------------------------------------------------
+    def test_attempts_are_recorded_with_their_outcomes(
+        self, storage: Storage, study: StudyRecord
+    ) -> None:
+        (trial,) = add(storage, study)
+        claimed = storage.claim_trial(study.id, worker="w1", trial_dir="d", info={"threads": 2})
+        assert claimed is not None and claimed.attempts == 1
+        storage.requeue_trial(trial.id, "runner w1 stopped", outcome=AttemptOutcome.LOST)
+        storage.claim_trial(study.id, worker="w2", trial_dir="d")
+        storage.requeue_trial(trial.id, "Ctrl-C")
+        storage.claim_trial(study.id, worker="w3", trial_dir="d")
+        running_now = storage.get_attempts(study.id)[trial.id]
+        assert [a.outcome for a in running_now] == [
+            AttemptOutcome.LOST, AttemptOutcome.INTERRUPTED, None,
+        ]  # fmt: skip
+        storage.finish_trial(trial.id, TrialState.FAILED, reason="exited with code 1")
+        attempts = storage.get_attempts(study.id, trial_ids=[trial.id])[trial.id]
+        assert [(a.attempt, a.worker) for a in attempts] == [(1, "w1"), (2, "w2"), (3, "w3")]
+        assert [a.reason for a in attempts] == [
+            "runner w1 stopped", "Ctrl-C", "exited with code 1",
+        ]  # fmt: skip
+        assert attempts[-1].outcome is AttemptOutcome.FAILED
+        assert all(a.ended_at is not None and a.ended_at >= a.started_at for a in attempts)
+        assert dict(attempts[0].info) == {"threads": 2} and dict(attempts[1].info) == {}
+        with pytest.raises(ValueError, match="INTERRUPTED or LOST"):
+            storage.requeue_trial(trial.id, "x", outcome=AttemptOutcome.COMPLETE)
+
+    def test_a_new_attempt_starts_a_clean_curve(
+        self, storage: Storage, study: StudyRecord
+    ) -> None:
+        trial = running(storage, study)
+        storage.add_measurements(trial.id, batch(loss=([1, 2, 3], [3.0, 2.0, 1.0])), attempt=1)
+        storage.add_checkpoints(trial.id, [CheckpointRecord(3, "old.pt")])
+        storage.add_trial_warnings(trial.id, ["the metrics file shrank"])
+        storage.requeue_trial(trial.id, "interrupted")
+        # Until it runs again, the interrupted attempt's points stay visible.
+        assert len(storage.get_curves(study.id)[trial.id]["loss"]) == 3
+        again = storage.claim_trial(study.id, worker="w", trial_dir="d")
+        assert again is not None and again.attempts == 2 and again.warnings == ()
+        assert storage.get_curves(study.id).get(trial.id, {}) == {}
+        assert storage.get_checkpoints(study.id) == []
+        with pytest.raises(StaleAttemptError, match="attempt 1"):
+            storage.add_measurements(trial.id, batch(loss=([4], [0.5])), attempt=1)
+        storage.add_measurements(trial.id, batch(loss=([1], [9.0])), attempt=2)
+        curve = storage.get_curves(study.id)[trial.id]["loss"]
+        assert curve == Curve(np.array([1], dtype=np.int64), np.array([9.0]))
+
+    def test_retry_failed_puts_failed_trials_back(
+        self, storage: Storage, study: StudyRecord
+    ) -> None:
+        trials = add(storage, study, 3)
+        for trial, state in zip(trials, FINISHED, strict=True):
+            storage.claim_trial(study.id, worker="w", trial_dir="d/{number}")
+            storage.finish_trial(trial.id, state, value=0.5, reason=f"was {state.value}")
+        (back,) = storage.retry_failed(study.id)
+        assert (back.number, back.state, back.seed) == (2, TrialState.PENDING, trials[2].seed)
+        assert dict(back.params) == dict(trials[2].params) and back.value is None
+        assert back.reason == "retry after: was FAILED"
+        assert storage.retry_failed(study.id) == []  # nothing FAILED any more
+        again = storage.claim_trial(study.id, worker="w", trial_dir="x/{number}")
+        assert again is not None and (again.number, again.attempts, again.dir) == (2, 2, "d/2")
+        history = storage.get_attempts(study.id)[again.id]
+        assert [(a.outcome, a.reason) for a in history] == [
+            (AttemptOutcome.FAILED, "was FAILED"), (None, None),
+        ]  # fmt: skip
+        states = [t.state for t in storage.get_trials(study.id)]
+        assert states[:2] == [TrialState.COMPLETE, TrialState.INFEASIBLE]
+
+    def test_retry_failed_by_number(self, storage: Storage, study: StudyRecord) -> None:
+        trials = add(storage, study, 3)
+        for trial in trials:
+            storage.claim_trial(study.id, worker="w", trial_dir="d")
+            storage.finish_trial(trial.id, TrialState.FAILED, reason="crash")
+        assert [t.number for t in storage.retry_failed(study.id, numbers=[0, 2, 7])] == [0, 2]
+        assert [t.state for t in storage.get_trials(study.id)] == [
+            TrialState.PENDING, TrialState.FAILED, TrialState.PENDING,
+        ]  # fmt: skip
+
+    def test_trial_warnings_are_kept_once_and_capped(
+        self, storage: Storage, study: StudyRecord
+    ) -> None:
+        trial = running(storage, study)
+        storage.add_trial_warnings(trial.id, ["a", "b"])
+        storage.add_trial_warnings(trial.id, ["b", "c"])
+        assert storage.get_trial(study.id, trial.number).warnings == ("a", "b", "c")
+        storage.add_trial_warnings(trial.id, [f"w{i}" for i in range(100)])
+        assert len(storage.get_trial(study.id, trial.number).warnings) <= 20
+        done = storage.finish_trial(trial.id, TrialState.COMPLETE, value=1.0)
+        assert done.warnings[:3] == ("a", "b", "c")
+        with pytest.raises(TrialStateError):
+            storage.add_trial_warnings(trial.id, ["late"])
+
+    # -- deleting a study (rule 10) --------------------------------------------------------------
+    def test_delete_study_removes_everything_of_it(self, storage: Storage) -> None:
+        keep = storage.create_study("keep", {"goal": "k"}, {})
+        gone = storage.create_study("gone", {"goal": "g"}, {})
+        for record in (keep, gone):
+            trial = running(storage, record, lr=0.1)
+            storage.add_measurements(trial.id, batch(loss=([1], [1.0])))
+            storage.add_checkpoints(trial.id, [CheckpointRecord(1, "c.pt")])
+            storage.finish_trial(trial.id, TrialState.COMPLETE, value=1.0)
+        storage.create_round("r")
+        storage.attach_study(1, gone.id)
+        storage.delete_study(gone.id)
+        assert [s.name for s in storage.list_studies()] == ["keep"]
+        with pytest.raises(StudyNotFoundError):
+            storage.get_study("gone")
+        assert storage.get_round(1).studies == ()
+        (kept,) = storage.get_trials(keep.id)
+        assert len(storage.get_curves(keep.id)[kept.id]["loss"]) == 1
+        assert len(storage.get_checkpoints(keep.id)) == 1
+        again = storage.create_study("gone", {"goal": "g2"}, {})  # the name is free again
+        assert storage.get_trials(again.id) == [] and storage.get_curves(again.id) == {}
+        assert again.uid and again.uid != gone.uid
+
+    def test_delete_refuses_a_study_a_decision_names(self, storage: Storage) -> None:
+        record = storage.create_study("decided", {"goal": "g"}, {})
+        running(storage, record)
+        storage.add_decision(NewDecision("adopt", {"lr": 0.1}, study="decided", trial_number=0))
+        with pytest.raises(StudyInUseError, match="decisions refer to it"):
+            storage.delete_study(record.id)
+        assert len(storage.get_trials(record.id)) == 1
+        with pytest.raises(StudyNotFoundError):
+            storage.delete_study(record.id + 100)
+
+    def test_study_instances_have_distinct_uids(self, storage: Storage) -> None:
+        a = storage.create_study("a", {}, {})
+        b = storage.create_study("b", {}, {})
+        assert len(a.uid) == 32 and a.uid != b.uid
+        assert storage.get_study("a").uid == a.uid
+        assert [s.uid for s in storage.list_studies()] == [a.uid, b.uid]
+
+    def test_finish_and_requeue_of_a_stale_attempt_are_refused(
+        self, storage: Storage, study: StudyRecord
+    ) -> None:
+        trial = running(storage, study)
+        storage.requeue_trial(trial.id, "went silent", outcome=AttemptOutcome.LOST, attempt=1)
+        storage.claim_trial(study.id, worker="w2", trial_dir="d")  # attempt 2 runs now
+        with pytest.raises(StaleAttemptError, match="attempt 2 runs now"):
+            storage.finish_trial(trial.id, TrialState.COMPLETE, value=1.0, attempt=1)
+        with pytest.raises(StaleAttemptError):
+            storage.requeue_trial(trial.id, "x", attempt=1)
+        assert storage.get_trial(study.id, 0).state is TrialState.RUNNING
+        done = storage.finish_trial(trial.id, TrialState.COMPLETE, value=1.0, attempt=2)
+        assert done.state is TrialState.COMPLETE

@@ -128,6 +128,7 @@ def test_store_at_0001_upgrades_in_place(db: Path) -> None:
         1, {"goal": "g"}, {"position": 2}, 1,
     )  # fmt: skip
     assert study.created_at.utcoffset() is not None
+    assert len(study.uid) == 32  # revision 0003 gave the old study an instance id
     done, pending = store.get_trials(study.id)
     assert (done.state, done.seed, done.value_step, done.ingested_bytes) == (
         TrialState.COMPLETE, 7, 2, 120,
@@ -146,6 +147,11 @@ def test_store_at_0001_upgrades_in_place(db: Path) -> None:
     new = [NewTrial({}, seed=1)]
     (added,) = store.add_trials(study.id, new, sampler_state={}, expected_version=1)
     assert added.number == 2
+    # Attempts (0003) work on old trials: the pending one keeps no stale folder.
+    claimed = store.claim_trial(study.id, worker="w", trial_dir="t/{number}")
+    assert claimed is not None and (claimed.number, claimed.dir, claimed.attempts) == (1, "t/1", 1)
+    store.finish_trial(claimed.id, TrialState.FAILED, reason="boom")
+    assert store.get_attempts(study.id)[claimed.id][0].reason == "boom"
     store.close()
     engine = sa.create_engine(f"sqlite:///{db}")
     with engine.connect() as conn:
@@ -340,4 +346,31 @@ def test_storage_is_usable_from_threads(db: Path) -> None:
     with ThreadPoolExecutor(4) as pool:
         claimed = [n for part in pool.map(lambda _: claim_all(), range(4)) for n in part]
     assert sorted(claimed) == list(range(40))
+    store.close()
+
+
+def test_a_store_deleted_under_a_writer_is_noticed(db: Path) -> None:
+    from scitune.errors import StoreVanishedError
+
+    store = SqlStorage(f"sqlite:///{db}")
+    study = store.create_study("s", {}, {})
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    with pytest.raises(StoreVanishedError, match="deleted or replaced"):
+        store.add_trials(study.id, [NewTrial({}, seed=1)], sampler_state={}, expected_version=0)
+    store.close()
+
+
+def test_a_store_replaced_under_a_writer_is_noticed(db: Path, tmp_path: Path) -> None:
+    from scitune.errors import StoreVanishedError
+
+    store = SqlStorage(f"sqlite:///{db}")
+    study = store.create_study("s", {}, {})
+    other_path = tmp_path / "other.db"
+    SqlStorage(f"sqlite:///{other_path}").close()
+    other_path.replace(db)  # another database now sits at the same path
+    with pytest.raises(StoreVanishedError):
+        store.create_study("t", {}, {})
+    with pytest.raises(StoreVanishedError):  # and stays refused
+        store.add_trials(study.id, [], sampler_state={}, expected_version=0)
     store.close()

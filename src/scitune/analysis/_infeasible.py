@@ -35,8 +35,8 @@ def infeasible_findings(
 ) -> list[Finding]:
     """Findings on infeasible and failed trials; ``axes`` from :func:`axis_results`.
 
-    Codes: ``infeasible.fraction``, ``failed.trials``, ``infeasible.region``,
-    ``infeasible.stability_edge``.
+    Codes: ``infeasible.fraction``, ``failed.trials``, ``trials.incomplete_curves``,
+    ``infeasible.region``, ``infeasible.stability_edge``.
     """
     finished = snap.finished()
     infeasible = [t for t in finished if t.state is TrialState.INFEASIBLE]
@@ -46,6 +46,9 @@ def infeasible_findings(
         findings.append(_fraction(infeasible, len(finished) - len(failed), len(failed), cfg))
     if failed:
         findings.append(_failed(snap, failed, len(finished)))
+    warned = [t for t in snap.trials if t.warnings]
+    if warned:
+        findings.append(_incomplete(snap, warned))
     if infeasible:
         for axis in axes:
             findings.extend(_regions(snap, axis, cfg))
@@ -118,13 +121,35 @@ def _failed(snap: StudySnapshot, failed: list[FrozenTrial], n_finished: int) -> 
         f"{len(failed)} of {n_finished} finished trials failed (crashed or timed out). "
         f"Most common reasons: {_reason_text(reasons)}.",
         f"Crashes and timeouts are not results: see `scitune trials {name}` and the trials' "
-        "stderr, fix the cause (or raise entrypoint.timeout), then run the study again.",
+        "stderr, fix the cause (or raise entrypoint.timeout), then `scitune run STUDY "
+        "--retry-failed` runs the failed trials again, with the same configurations and seeds.",
         SECTION,
         {
             "n_failed": len(failed),
             "n_finished": n_finished,
             "reasons": [{"reason": p, "count": c, "example": e} for p, c, e in reasons],
             "trials": [t.number for t in failed],
+        },
+    )
+
+
+def _incomplete(snap: StudySnapshot, warned: list[FrozenTrial]) -> Finding:
+    """Trials whose files could not be read whole: their curves may miss points."""
+    numbers = [t.number for t in warned]
+    shown = ", ".join(f"#{n}" for n in numbers[:10]) + (", ..." if len(numbers) > 10 else "")
+    first = warned[0]
+    return Finding(
+        "trials.incomplete_curves",
+        "warning",
+        f"{len(warned)} trial(s) ({shown}) had problems reading their metrics files, so their "
+        f"curves may miss points. First, on #{first.number}: {first.warnings[0]}",
+        "Read each trial's warnings (`scitune trials STUDY --json`). A metrics file must only "
+        "be appended to (open it with 'a', never 'w'), one JSON object per line with numeric "
+        "values; fix the training code and retrain the trials whose scores matter.",
+        SECTION,
+        {
+            "trials": numbers,
+            "warnings": {str(t.number): list(t.warnings) for t in warned[:20]},
         },
     )
 

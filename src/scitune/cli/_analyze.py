@@ -149,6 +149,19 @@ def analyze_cmd(
     render_findings(analysis, verbose=verbose)
 
 
+def _check_output(output: Path) -> None:
+    """Refuse an --output the report cannot be written to, before any work (nothing created)."""
+    if output.is_dir():
+        raise ScituneError(
+            f"--output {output} is a folder. Name the HTML file, e.g. -o {output / 'report.html'}."
+        )
+    if not output.parent.is_dir():
+        raise ScituneError(
+            f"--output {output}: the folder {output.parent} does not exist. Create it first "
+            f"(mkdir -p {output.parent}) or write the report elsewhere."
+        )
+
+
 @handle_errors
 def report_cmd(
     study: Annotated[str, typer.Argument(help="Study file or study name.")],
@@ -166,6 +179,7 @@ def report_cmd(
         raise ScituneError(
             f"the report needs plotly ({e}). Install it: pip install 'scitune[plots]'."
         ) from e
+    _check_output(output)
     st, snapshot, analysis = run_analysis(study, storage, settings or [])
     project = ProjectRecords(
         tuple(st.storage.list_rounds()), tuple(st.storage.list_decisions())

@@ -6,6 +6,7 @@ import typer
 
 from scitune.cli._analyze import analyze_cmd, report_cmd
 from scitune.cli._decide import adopt, baseline_app, compare, reject
+from scitune.cli._delete import delete
 from scitune.cli._extend import extend
 from scitune.cli._init import init
 from scitune.cli._max_steps import max_steps  # noqa: F401 - registers `recommend max-steps`
@@ -37,6 +38,7 @@ app.command("refine")(refine)
 app.command("extend")(extend)
 app.command("adopt")(adopt)
 app.command("reject")(reject)
+app.command("delete")(delete)
 app.add_typer(baseline_app, name="baseline")
 app.add_typer(round_app, name="round")
 app.add_typer(recommend_app, name="recommend")

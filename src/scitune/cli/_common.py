@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from scitune.errors import ScituneError
+from scitune.errors import ScituneError, StoreNotFoundError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -47,6 +47,9 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
+        except StoreNotFoundError as e:
+            hint = "--storage or $SCITUNE_STORAGE chooses the store."
+            _report(as_json, type(e).__name__, f"{e} {hint}")
         except ScituneError as e:
             _report(as_json, type(e).__name__, str(e))
         except Exception as e:  # a bug of ours: still no traceback unless asked for

@@ -240,7 +240,8 @@ def _project(storage: str | None) -> Project:
     from scitune.storage import open_storage
     from scitune.study import DEFAULT_STORAGE
 
-    return Project(open_storage(storage or storage_default() or DEFAULT_STORAGE))
+    # Only `baseline show|history` read it: they never create a store.
+    return Project(open_storage(storage or storage_default() or DEFAULT_STORAGE, create=False))
 
 
 @baseline_app.command("show")

@@ -30,8 +30,9 @@ StorageOpt = Annotated[str | None, typer.Option("--storage", help=STORAGE_HELP)]
 JsonOpt = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
 
 
-def _store(storage: str | None) -> Storage:
-    return open_storage(storage or storage_default() or DEFAULT_STORAGE)
+def _store(storage: str | None, *, create: bool = False) -> Storage:
+    """The store; only `round start` creates one (the others need rounds to exist)."""
+    return open_storage(storage or storage_default() or DEFAULT_STORAGE, create=create)
 
 
 def _open_round(store: Storage) -> RoundRecord:
@@ -49,7 +50,7 @@ def start(
     as_json: JsonOpt = False,
 ) -> None:
     """Open a round. Studies run while it is open are attached to it."""
-    record = _store(storage).create_round(goal)
+    record = _store(storage, create=True).create_round(goal)
     if as_json:
         print_json(to_jsonable(record))
         return

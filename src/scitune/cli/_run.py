@@ -99,9 +99,20 @@ def run(
             help="Storage URL (default: $SCITUNE_STORAGE, else the study file's `storage`).",
         ),
     ] = None,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed",
+            help="Run the FAILED trials again first (same numbers, configurations and seeds; "
+            "each earlier attempt keeps its reason). INFEASIBLE trials stay as they are.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """Run the study's pending trials; run it again to resume an interrupted study."""
+    """Run the study's pending trials; run it again to resume an interrupted study.
+
+    Exits 1 when every trial it ran failed (the first reason is printed), 130 when stopped.
+    """
     if backend != "local":
         raise ScituneError(
             f"--backend {backend!r} is not available in this version; use --backend local."
@@ -124,13 +135,28 @@ def run(
         st.storage.attach_study(round_number, st.record.id)
     observer = None if as_json else ProgressObserver()
     try:
-        summary = Runner(st, workers=workers, observer=observer, max_trials=max_trials).run()
+        summary = Runner(
+            st,
+            workers=workers,
+            observer=observer,
+            max_trials=max_trials,
+            retry_failed=retry_failed,
+        ).run()
     finally:
         if observer is not None:
             observer.close()
     _report(st, summary, as_json)
     if summary.interrupted:
         raise typer.Exit(130)
+    if summary.all_failed:
+        if not as_json:
+            err_console.print(
+                f"[bold red]error:[/] every trial this run finished failed; the first: "
+                f"{escape(summary.first_failure or '')}. Fix the cause, then `scitune run "
+                f"{escape(study)} --retry-failed`.",
+                highlight=False,
+            )
+        raise typer.Exit(1)
 
 
 def _report(study: Study, summary: RunSummary, as_json: bool) -> None:
@@ -150,6 +176,10 @@ def _report(study: Study, summary: RunSummary, as_json: bool) -> None:
                 },
                 "recovered": summary.recovered,
                 "requeued": summary.requeued,
+                "finished_by_this_run": {
+                    state.value.lower(): n for state, n in summary.finished.items()
+                },
+                "first_failure": summary.first_failure,
                 "best": [trial_json(study, r) for r in study.ranked() if r.rank == 1],
                 "problems": summary.problems,
             }

@@ -48,7 +48,7 @@ def status(
     """Progress of one study, or of every study in the store."""
     url = storage or storage_default()
     if study is None:
-        store = open_storage(url or DEFAULT_STORAGE)
+        store = open_storage(url or DEFAULT_STORAGE, create=False)
         rows = []
         for record in store.list_studies():
             try:

@@ -75,6 +75,7 @@ def trial_json(
         "rank": ranked.rank,
         "constraint_violations": list(ranked.violations),
         "reason": t.reason,
+        "warnings": list(t.warnings),
         "attempts": t.attempts,
         "duration_s": t.duration_s,
         "worker": t.worker,
@@ -106,6 +107,7 @@ def trials_table(study: Study, ranked: list[RankedTrial], *, title: str | None =
     notes = [
         "; ".join(r.violations)
         or (r.trial.reason or "")
+        or (f"{len(r.trial.warnings)} warning(s): see --json" if r.trial.warnings else "")
         or (f"rerun of #{r.trial.parent_number}" if r.trial.parent_number is not None else "")
         for r in ranked
     ]

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
-from scitune.execution._runner import Runner, RunObserver, RunSummary, StateCounts
+from scitune.execution._runner import (
+    Runner,
+    RunObserver,
+    RunSummary,
+    StateCounts,
+    attempt_result,
+)
 
-__all__ = ["RunObserver", "RunSummary", "Runner", "StateCounts"]
+__all__ = ["RunObserver", "RunSummary", "Runner", "StateCounts", "attempt_result"]

@@ -55,19 +55,29 @@ def module_roots(spec: StudySpec, cwd: Path) -> list[Path]:
     )
 
 
+#: Words that, as a command's first word, mean "the Python scitune runs in": a trial started
+#: from a virtual environment's scitune runs in that environment, whatever PATH says.
+PYTHON_WORDS = ("python", "python3")
+
+
 def format_command(args: tuple[str, ...], context: TrialContext) -> list[str]:
     """Fill ``{name}`` placeholders from the trial's params, seed, max_train_steps, dir, number.
+
+    ``{python}``, and ``python``/``python3`` as the first word, are the interpreter scitune
+    runs in (``sys.executable``).
 
     Raises:
         EntrypointError: a placeholder names nothing the trial has.
     """
+    # The trial's own values win over a parameter of the same name (the spec refuses those).
     values: dict[str, object] = {
+        **context.params,
+        "python": sys.executable,
         "seed": context.seed,
         "max_train_steps": context.max_train_steps,
         "dir": context.dir,
         "number": context.number,
         "study": context.study,
-        **context.params,
     }
 
     def fill(match: re.Match[str]) -> str:
@@ -80,7 +90,10 @@ def format_command(args: tuple[str, ...], context: TrialContext) -> list[str]:
             )
         return str(values[name])
 
-    return [_PLACEHOLDER.sub(fill, arg) for arg in args]
+    argv = [_PLACEHOLDER.sub(fill, arg) for arg in args]
+    if argv and argv[0] in PYTHON_WORDS:
+        argv[0] = sys.executable
+    return argv
 
 
 def child_argv(spec: StudySpec, context: TrialContext) -> list[str]:

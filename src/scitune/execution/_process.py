@@ -1,4 +1,25 @@
-"""Starting, watching and stopping trial processes (POSIX process groups)."""
+"""Starting, watching and stopping trial processes, and every process they start.
+
+An attempt of a trial is a tree of processes: the trial's main process (its own session and
+process group), and whatever it starts -- a shell wrapper's ``python train.py``, data-loader
+workers, a child that called ``setsid`` to leave the group. None of them may outlive the
+attempt: an orphan would keep writing to the attempt's files while the next attempt runs, or
+hold a GPU. Linux gives three handles, used together:
+
+- **A mark in the environment.** Every process of an attempt inherits ``SCITUNE_ATTEMPT=<id>``
+  (the study instance, the trial, the attempt), and keeps it across ``setsid``, double forks
+  and the death of its parents. :func:`attempt_processes` finds them by reading
+  ``/proc/PID/environ``, after the runner itself died too (the next runner's recovery).
+- **The process group** (``start_new_session``), for the processes that are still in it.
+- **A child subreaper** (:func:`become_subreaper`): orphans of a running attempt are
+  re-parented to the runner instead of init, so they stay its descendants (a process that
+  cleared its environment is still found while the runner lives), and the runner reaps them.
+
+What cannot be guaranteed: a process that both clears its environment (``env -i``) and
+escapes its group, after the runner died, is not found (a cgroup per attempt would be needed;
+not used, since it needs a delegated cgroup that a user's shell rarely has). On other systems
+than Linux only the process group is used.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +28,148 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["describe_exit", "pid_alive", "stop_process", "tail", "worker_id"]
+__all__ = [
+    "ATTEMPT_ENV",
+    "attempt_processes",
+    "become_subreaper",
+    "describe_exit",
+    "end_processes",
+    "pid_alive",
+    "reap_orphans",
+    "stop_process",
+    "tail",
+    "worker_id",
+]
+
+#: The environment variable that marks every process of one attempt of one trial.
+ATTEMPT_ENV = "SCITUNE_ATTEMPT"
+_LINUX = sys.platform.startswith("linux")
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def attempt_id(study_uid: str, trial_number: int, attempt: int) -> str:
+    """The value of :data:`ATTEMPT_ENV` for one attempt: unique per study instance."""
+    return f"{study_uid}/{trial_number}/{attempt}"
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants of this process its children (Linux); True if it worked."""
+    if not _LINUX:
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def _stat(pid: int) -> tuple[int, int, str] | None:
+    """(parent pid, process group, state) of a process, from ``/proc/PID/stat``."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[-1].split()
+        return int(fields[1]), int(fields[2]), fields[0].decode()
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _has_mark(pid: int, mark: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return mark in f.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def _pids() -> list[int]:
+    try:
+        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return []
+
+
+def attempt_processes(
+    attempt: str, *, groups: Iterable[int] = (), ancestors: Iterable[int] = ()
+) -> list[int]:
+    """Live processes of an attempt: marked with it, in one of ``groups``, or descended from
+    one of ``ancestors`` (e.g. the attempt's main process). Zombies and this process excluded.
+    """
+    if not _LINUX:
+        return []
+    mark = f"{ATTEMPT_ENV}={attempt}".encode()
+    groups, ancestors = set(groups), set(ancestors)
+    me = os.getpid()
+    parents: dict[int, int] = {}
+    found: set[int] = set()
+    for pid in _pids():
+        if pid == me:
+            continue
+        info = _stat(pid)
+        if info is None or info[2] in ("Z", "X"):
+            continue
+        parents[pid] = info[0]
+        if info[1] in groups or _has_mark(pid, mark):
+            found.add(pid)
+    if ancestors:
+        for pid in parents:
+            seen, up = 0, parents.get(pid)
+            while up is not None and up > 1 and seen < 64:
+                if up in ancestors or up in found:
+                    found.add(pid)
+                    break
+                up, seen = parents.get(up), seen + 1
+    return sorted(found)
+
+
+def end_processes(pids: Iterable[int], *, grace_s: float, keep: Iterable[int] = ()) -> int:
+    """SIGTERM ``pids``, SIGKILL those still alive after ``grace_s``; returns how many lived.
+
+    ``keep``: this process's own ``subprocess`` children, which it must not reap here (their
+    ``Popen`` reads their exit status).
+    """
+    keep = set(keep)
+    alive = [pid for pid in pids if pid_alive(pid)]
+    for pid in alive:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    left = alive
+    while left and time.monotonic() < deadline:
+        reap_orphans(keep)
+        time.sleep(0.02)
+        left = [pid for pid in left if pid_alive(pid)]
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 2.0
+    while left and time.monotonic() < deadline:
+        reap_orphans(keep)
+        time.sleep(0.01)
+        left = [pid for pid in left if pid_alive(pid)]
+    return len(alive)
+
+
+def reap_orphans(keep: Iterable[int] = ()) -> None:
+    """Collect exited children this process adopted as a subreaper (not those in ``keep``,
+    the trial processes whose exit codes ``subprocess`` still has to read)."""
+    if not _LINUX:
+        return
+    keep = set(keep)
+    me = os.getpid()
+    for pid in _pids():
+        if pid in keep:
+            continue
+        info = _stat(pid)
+        if info is not None and info[0] == me and info[2] == "Z":
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)
 
 
 def worker_id() -> str:

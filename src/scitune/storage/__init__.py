@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from scitune.storage._base import MetricBatch, Storage
 from scitune.storage._records import (
+    AttemptOutcome,
+    AttemptRecord,
     CheckpointRecord,
     Curve,
     DecisionRecord,
@@ -16,6 +18,8 @@ from scitune.storage._records import (
 )
 
 __all__ = [
+    "AttemptOutcome",
+    "AttemptRecord",
     "CheckpointRecord",
     "Curve",
     "DecisionRecord",
@@ -31,11 +35,20 @@ __all__ = [
 ]
 
 
-def open_storage(url: str) -> Storage:
+def open_storage(url: str, *, create: bool = True) -> Storage:
     """Open (creating and migrating if needed) the store at ``url``.
 
     ``sqlite:///relative/path.db`` is relative to the current directory.
+
+    Args:
+        url: a SQLAlchemy database URL, e.g. ``sqlite:///.scitune/scitune.db``.
+        create: ``False`` to only open a store that exists: nothing is written where there is
+            none (for readers such as ``status``). In-memory SQLite is always created.
+
+    Raises:
+        StoreNotFoundError: ``create=False`` and there is no store at ``url``.
+        StorageError: the store cannot be opened or migrated.
     """
     from scitune.storage._sql import SqlStorage
 
-    return SqlStorage(url)
+    return SqlStorage(url, create=create)

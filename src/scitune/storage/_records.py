@@ -14,6 +14,8 @@ import numpy.typing as npt
 from scitune.space import Value
 
 __all__ = [
+    "AttemptOutcome",
+    "AttemptRecord",
     "CheckpointRecord",
     "Curve",
     "DecisionRecord",
@@ -58,6 +60,7 @@ class StudyRecord:
     sampler_state: Mapping[str, Any]
     state_version: int
     created_at: datetime
+    uid: str = ""  # this study instance's random id (its files' folder is named after it)
 
 
 @dataclass(frozen=True)
@@ -100,12 +103,41 @@ class FrozenTrial:
     reason: str | None = None
     stderr_tail: str | None = None
     ingested_bytes: int = 0
+    # What went wrong reading the trial's files (skipped lines, a metrics file that shrank):
+    # its curve may be incomplete.
+    warnings: tuple[str, ...] = ()
 
     @property
     def duration_s(self) -> float | None:
         if self.started_at is None or self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+class AttemptOutcome(enum.StrEnum):
+    """How one run of a trial ended. A finished trial's last attempt carries its state."""
+
+    COMPLETE = "COMPLETE"
+    INFEASIBLE = "INFEASIBLE"
+    FAILED = "FAILED"
+    #: stopped on purpose (Ctrl-C, SIGTERM): runs again, and does not count as a lost attempt
+    INTERRUPTED = "INTERRUPTED"
+    #: its runner died or went silent: runs again, up to ``budget.max_attempts`` times
+    LOST = "LOST"
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One run of a trial: who ran it, when, how it ended and why (``None`` while it runs)."""
+
+    trial_id: int
+    attempt: int
+    started_at: datetime
+    worker: str | None = None
+    ended_at: datetime | None = None
+    outcome: AttemptOutcome | None = None
+    reason: str | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)

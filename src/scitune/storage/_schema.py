@@ -38,12 +38,13 @@ __all__ = [
     "round_studies",
     "rounds",
     "studies",
+    "trial_attempts",
     "trial_params",
     "trials",
 ]
 
 # The newest migration; opening a store at this revision skips Alembic entirely.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 
 class ValueKind:
@@ -89,6 +90,9 @@ studies = sa.Table(
     sa.Column("sampler_state", sa.Text, nullable=False),
     sa.Column("state_version", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # A random id of this study instance (revision 0003): its files live in a folder named
+    # after it, so a store deleted and made again never reads the old study's files.
+    sa.Column("uid", sa.String(32), nullable=True),
 )
 
 trials = sa.Table(
@@ -120,8 +124,33 @@ trials = sa.Table(
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("stderr_tail", sa.Text, nullable=True),
     sa.Column("ingested_bytes", sa.BigInteger, nullable=False),
+    # JSON list of what went wrong reading the trial's files (revision 0003): skipped lines, a
+    # metrics file that shrank. The curve may be incomplete; analysis says so.
+    sa.Column("warnings", sa.Text, nullable=True),
     sa.UniqueConstraint("study_id", "number", name="uq_trials_study_number"),
     sa.Index("ix_trials_study_state_number", "study_id", "state", "number"),
+)
+
+# One row per run of a trial (revision 0003): who ran it, how it ended and why. The trial row
+# holds the current attempt; this table is its history (interrupted, lost, failed, retried).
+trial_attempts = sa.Table(
+    "trial_attempts",
+    metadata,
+    sa.Column(
+        "trial_id",
+        sa.Integer,
+        sa.ForeignKey("trials.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("attempt", sa.Integer, primary_key=True, autoincrement=False),  # 1, 2, ...
+    sa.Column("worker", sa.String(255), nullable=True),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    # NULL while it runs; then a TrialState value, or 'interrupted' (stopped on purpose) or
+    # 'lost' (its runner died or went silent).
+    sa.Column("outcome", sa.String(16), nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("info", sa.Text, nullable=True),  # JSON: threads, process ids, devices
 )
 
 trial_params = sa.Table(

@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import os
 import threading
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -30,7 +31,10 @@ import sqlalchemy as sa
 
 from scitune.errors import (
     ConcurrentUpdateError,
+    StaleAttemptError,
     StorageError,
+    StoreVanishedError,
+    StudyInUseError,
     StudyNotFoundError,
     TrialNotFoundError,
     TrialStateError,
@@ -40,6 +44,8 @@ from scitune.storage import _schema as s
 from scitune.storage import _statements as q
 from scitune.storage._base import MetricBatch, Storage
 from scitune.storage._records import (
+    AttemptOutcome,
+    AttemptRecord,
     CheckpointRecord,
     Curve,
     FrozenTrial,
@@ -62,6 +68,7 @@ __all__ = ["SqlStorage"]
 
 _IN_BATCH = 500  # ids per IN (...) list: far below SQLite's limit on bound parameters
 _PARAMS_CACHE = 100_000  # trials whose parameters are kept in memory, at most
+_MAX_WARNINGS = 20  # per trial: the first ones say what happened; more add nothing
 
 
 def _now() -> dt.datetime:
@@ -71,19 +78,21 @@ def _now() -> dt.datetime:
 class SqlStorage(SqlRounds, Storage):
     """A :class:`Storage` on a SQL database, e.g. ``sqlite:///.scitune/scitune.db``.
 
-    Opening creates the file and its parent folders, and migrates the schema to the newest
-    revision (Alembic) when needed; a store already at the newest revision opens with one query.
-    One instance may be shared by threads (their calls take turns); each process opens its own.
-    Rounds and decisions (project-level records) come from :class:`SqlRounds`.
+    Opening creates the file and its parent folders (``create=False``: raises
+    :class:`~scitune.errors.StoreNotFoundError` instead, writing nothing), and migrates the
+    schema to the newest revision (Alembic) when needed; a store already at the newest
+    revision opens with one query. One instance may be shared by threads (their calls take
+    turns); each process opens its own. Rounds and decisions (project-level records) come
+    from :class:`SqlRounds`.
     """
 
     #: Run the hot statements on the DBAPI cursor (``False``: SQLAlchemy's execution path; the
     #: tests run the contract both ways).
     use_prepared: ClassVar[bool] = True
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
-        self._engine = open_engines(url)
+        self._engine = open_engines(url, create=create)
         # One connection, kept open and used by one call at a time: checking a connection out
         # of a pool for every transaction would double the cost of the smallest ones.
         self._lock = threading.Lock()
@@ -100,7 +109,16 @@ class SqlStorage(SqlRounds, Storage):
         # trial id -> parameters. A trial's parameters are written once, with the trial, and
         # never change, so a claim or a finish need not read them again.
         self._params: dict[int, codec.Params] = {}
-        ensure_schema(self._engine, url)
+        try:
+            ensure_schema(self._engine, url, create=create)
+        except StorageError:
+            self._engine.dispose()
+            raise
+        # The database file and its identity: a write checks it is still the same file, so a
+        # store deleted or replaced under a running process is noticed, not written into the
+        # void (SQLite keeps writing to an unlinked file without a word).
+        self._file = _sqlite_file(self._engine)
+        self._identity = _identity(self._file)
 
     def __repr__(self) -> str:
         return f"SqlStorage({self.url!r})"
@@ -121,6 +139,8 @@ class SqlStorage(SqlRounds, Storage):
                 if self._pid != os.getpid():  # forked: the parent's connections are not ours
                     self._conn, self._pid = None, os.getpid()
                     self._engine.dispose(close=False)
+                if write and self._file is not None:
+                    self._check_identity()
                 conn = self._conn
                 if conn is None:
                     conn = self._conn = self._engine.connect()
@@ -130,6 +150,17 @@ class SqlStorage(SqlRounds, Storage):
             except sa.exc.SQLAlchemyError as e:
                 self._drop_connection()
                 raise describe_error(self.url, e, doing) from e
+
+    def _check_identity(self) -> None:
+        assert self._file is not None
+        if _identity(self._file) != self._identity:
+            self._drop_connection()
+            raise StoreVanishedError(
+                f"trial store {self.url}: the database file {self._file} was deleted or "
+                "replaced while this process was using it; nothing more is written to it. "
+                "Restore the file, or start again on a new store: the trials' metrics files "
+                "are still on disk."
+            )
 
     def _drop_connection(self) -> None:
         if self._conn is not None:
@@ -197,11 +228,18 @@ class SqlStorage(SqlRounds, Storage):
                 f"no study with id {study_id} in {self.url}; list them with list_studies()."
             )
 
-    def _trial_state_error(self, conn: sa.Connection, trial_id: int, action: str) -> Exception:
+    def _trial_state_error(
+        self, conn: sa.Connection, trial_id: int, action: str, attempt: int | None = None
+    ) -> Exception:
         row = self._first(conn, q.TRIAL_STATE, {"b_trial_id": trial_id})
         if row is None:
             return TrialNotFoundError(f"no trial with id {trial_id} in {self.url}.")
-        number, state = row
+        number, state, current = row
+        if attempt is not None and current != attempt and state == TrialState.RUNNING.value:
+            return StaleAttemptError(
+                f"cannot {action} trial {number} (id {trial_id}) for its attempt {attempt}: "
+                f"attempt {current} runs now (another runner took it over)."
+            )
         rule = (
             "A finished trial cannot be changed; add a new trial instead."
             if TrialState(state).finished
@@ -218,12 +256,14 @@ class SqlStorage(SqlRounds, Storage):
         spec_json = codec.dumps(spec, "spec")
         state_json = codec.dumps(sampler_state, "sampler_state")
         now = _now()
+        uid = uuid.uuid4().hex
         row = {
             "name": name,
             "spec": spec_json,
             "sampler_state": state_json,
             "state_version": 0,
             "created_at": now,
+            "uid": uid,
         }
         try:
             with self._tx(f"create study {name!r}", write=True) as conn:
@@ -237,7 +277,9 @@ class SqlStorage(SqlRounds, Storage):
             if isinstance(e.__cause__, sa.exc.IntegrityError):
                 raise StorageError(f"a study named {name!r} already exists in {self.url}.") from e
             raise
-        return StudyRecord(study_id, name, json.loads(spec_json), json.loads(state_json), 0, now)
+        return StudyRecord(
+            study_id, name, json.loads(spec_json), json.loads(state_json), 0, now, uid
+        )
 
     def get_study(self, name: str) -> StudyRecord:
         with self._tx(f"read study {name!r}", write=False) as conn:
@@ -320,14 +362,32 @@ class SqlStorage(SqlRounds, Storage):
             )
         ]  # fmt: skip
 
-    def claim_trial(self, study_id: int, *, worker: str, trial_dir: str) -> FrozenTrial | None:
-        params = {"b_study_id": study_id, "b_worker": worker, "b_dir": trial_dir, "b_now": _now()}
+    def claim_trial(
+        self,
+        study_id: int,
+        *,
+        worker: str,
+        trial_dir: str,
+        info: Mapping[str, Any] | None = None,
+    ) -> FrozenTrial | None:
+        now = _now()
+        params = {"b_study_id": study_id, "b_worker": worker, "b_dir": trial_dir, "b_now": now}
+        info_json = json.dumps(dict(info)) if info else None
         with self._tx(f"claim a trial of study {study_id}", write=True) as conn:
             row = self._first(conn, q.CLAIM, params)
             if row is None:
                 self._require_study(conn, study_id)
                 return None
-            return _trial_from_row(row, self._params_of(conn, row[0]))
+            trial = _trial_from_row(row, self._params_of(conn, row[0]))
+            if trial.attempts > 1:  # rule 4: the new attempt starts a clean curve
+                self._rows(conn, q.CLEAR_CHUNKS, {"b_trial_id": trial.id})
+                self._rows(conn, q.CLEAR_CHECKPOINTS, {"b_trial_id": trial.id})
+            attempt = {
+                "trial_id": trial.id, "attempt": trial.attempts, "worker": worker,
+                "started_at": now, "info": info_json,
+            }  # fmt: skip
+            self._rows(conn, q.INSERT_ATTEMPT, attempt)
+            return trial
 
     def heartbeat(self, trial_ids: Iterable[int]) -> None:
         ids = sorted({int(i) for i in trial_ids})
@@ -338,12 +398,112 @@ class SqlStorage(SqlRounds, Storage):
             for batch in _batches(ids):
                 conn.execute(q.HEARTBEAT, {"b_ids": batch, "b_now": now})
 
-    def requeue_trial(self, trial_id: int, reason: str) -> FrozenTrial:
+    def requeue_trial(
+        self,
+        trial_id: int,
+        reason: str,
+        *,
+        outcome: AttemptOutcome = AttemptOutcome.INTERRUPTED,
+        attempt: int | None = None,
+    ) -> FrozenTrial:
+        if outcome not in (AttemptOutcome.INTERRUPTED, AttemptOutcome.LOST):
+            raise ValueError(f"a requeued attempt is INTERRUPTED or LOST, got {outcome!r}.")
+        args = {"b_trial_id": trial_id, "b_reason": reason, "b_attempt": attempt}
         with self._tx(f"requeue trial id {trial_id}", write=True) as conn:
-            row = self._first(conn, q.REQUEUE, {"b_trial_id": trial_id, "b_reason": reason})
+            row = self._first(conn, q.REQUEUE, args)
             if row is None:
-                raise self._trial_state_error(conn, trial_id, "requeue")
-            return _trial_from_row(row, self._params_of(conn, trial_id))
+                raise self._trial_state_error(conn, trial_id, "requeue", attempt)
+            trial = _trial_from_row(row, self._params_of(conn, trial_id))
+            self._end_attempt(conn, trial, AttemptOutcome(outcome), reason)
+            return trial
+
+    def _end_attempt(
+        self, conn: sa.Connection, trial: FrozenTrial, outcome: AttemptOutcome, reason: str | None
+    ) -> None:
+        end = {
+            "b_trial_id": trial.id, "b_attempt": trial.attempts, "b_now": _now(),
+            "b_outcome": outcome.value, "b_reason": reason,
+        }  # fmt: skip
+        self._rows(conn, q.END_ATTEMPT, end)
+
+    def retry_failed(
+        self, study_id: int, *, numbers: Iterable[int] | None = None
+    ) -> list[FrozenTrial]:
+        wanted = None if numbers is None else sorted({int(n) for n in numbers})
+        with self._tx(f"retry the failed trials of study {study_id}", write=True) as conn:
+            self._require_study(conn, study_id)
+            if wanted is None:
+                ids = list(conn.execute(q.RETRY_FAILED, {"b_study_id": study_id}).scalars())
+            else:
+                ids = []
+                for batch in _batches(wanted):
+                    args = {"b_study_id": study_id, "b_numbers": batch}
+                    ids.extend(conn.execute(q.RETRY_FAILED_NUMBERS, args).scalars())
+        if not ids:
+            return []
+        chosen = set(ids)
+        return [t for t in self.get_trials(study_id) if t.id in chosen]
+
+    def get_attempts(
+        self, study_id: int, *, trial_ids: Iterable[int] | None = None
+    ) -> dict[int, list[AttemptRecord]]:
+        ids = None if trial_ids is None else sorted({int(i) for i in trial_ids})
+        args: dict[str, Any] = {"b_study_id": study_id}
+        with self._tx(f"read the attempts of study {study_id}", write=False) as conn:
+            self._require_study(conn, study_id)
+            if ids is None:
+                rows = list(conn.execute(q.ATTEMPTS_OF_STUDY, args).all())
+            else:
+                rows = []
+                for batch in _batches(ids):
+                    rows.extend(conn.execute(q.ATTEMPTS_OF_TRIALS, {**args, "b_trial_ids": batch}))
+        out: dict[int, list[AttemptRecord]] = {}
+        for trial_id, attempt, worker, started, ended, outcome, reason, info in rows:
+            out.setdefault(trial_id, []).append(
+                AttemptRecord(
+                    trial_id=trial_id, attempt=attempt, started_at=started, worker=worker,
+                    ended_at=ended, outcome=None if outcome is None else AttemptOutcome(outcome),
+                    reason=reason, info=json.loads(info) if info else {},
+                )
+            )  # fmt: skip
+        for attempts in out.values():
+            attempts.sort(key=lambda a: a.attempt)
+        return out
+
+    def add_trial_warnings(self, trial_id: int, warnings: Sequence[str]) -> None:
+        if not warnings:
+            return
+        with self._tx(f"add warnings to trial id {trial_id}", write=True) as conn:
+            row = self._first(conn, q.TRIAL_WARNINGS, {"b_trial_id": trial_id})
+            if row is None:
+                raise TrialNotFoundError(f"no trial with id {trial_id} in {self.url}.")
+            if TrialState(row[0]).finished:
+                raise self._trial_state_error(conn, trial_id, "add warnings to")
+            current: list[str] = json.loads(row[1]) if row[1] else []
+            for text in warnings:
+                if text not in current and len(current) < _MAX_WARNINGS:
+                    current.append(str(text))
+            self._rows(
+                conn, q.SET_WARNINGS, {"b_trial_id": trial_id, "b_warnings": json.dumps(current)}
+            )
+
+    def delete_study(self, study_id: int) -> None:
+        with self._tx(f"delete study {study_id}", write=True) as conn:
+            row = conn.execute(q.STUDY_NAME, {"b_study_id": study_id}).first()
+            if row is None:
+                raise StudyNotFoundError(f"no study with id {study_id} in {self.url}.")
+            name = row[0]
+            decisions = conn.execute(q.DECISIONS_ON_STUDY, {"b_name": name}).all()
+            if decisions:
+                listed = ", ".join(f"#{i} ({kind})" for i, kind in decisions[:5])
+                raise StudyInUseError(
+                    f"study {name!r} cannot be deleted: decisions refer to it ({listed}); "
+                    "they are the baseline's lineage and the record of rejected ideas, which "
+                    "are never rewritten. Keep the study."
+                )
+            conn.execute(q.DELETE_STUDY, {"b_study_id": study_id})
+        self._metric_ids = {k: v for k, v in self._metric_ids.items() if k[0] != study_id}
+        self._params.clear()
 
     def finish_trial(
         self,
@@ -354,6 +514,7 @@ class SqlStorage(SqlRounds, Storage):
         value_step: int | None = None,
         reason: str | None = None,
         stderr_tail: str | None = None,
+        attempt: int | None = None,
     ) -> FrozenTrial:
         state = TrialState(state)
         if not state.finished:
@@ -371,14 +532,17 @@ class SqlStorage(SqlRounds, Storage):
             "b_value_step": None if value_step is None else int(value_step),
             "b_reason": reason,
             "b_stderr_tail": stderr_tail,
+            "b_attempt": attempt,
         }
         with self._tx(f"finish trial id {trial_id}", write=True) as conn:
             row = self._first(conn, q.FINISH, params)
             if row is None:
-                raise self._trial_state_error(conn, trial_id, f"finish ({state.value})")
+                raise self._trial_state_error(conn, trial_id, f"finish ({state.value})", attempt)
             if row[-1] is not None and row[-1] > 0:  # more than one batch was ingested
                 _compact(conn, trial_id)
-            return _trial_from_row(row, self._params_of(conn, trial_id))
+            trial = _trial_from_row(row, self._params_of(conn, trial_id))
+            self._end_attempt(conn, trial, AttemptOutcome(state.value), reason)
+            return trial
 
     def get_trials(
         self, study_id: int, *, states: Iterable[TrialState] | None = None
@@ -412,7 +576,12 @@ class SqlStorage(SqlRounds, Storage):
 
     # -- measurements ----------------------------------------------------------------------
     def add_measurements(
-        self, trial_id: int, batch: MetricBatch, *, ingested_bytes: int | None = None
+        self,
+        trial_id: int,
+        batch: MetricBatch,
+        *,
+        ingested_bytes: int | None = None,
+        attempt: int | None = None,
     ) -> None:
         series = [(name, *codec.canonical_series(name, *xy)) for name, xy in batch.items()]
         series = [x for x in series if x[1].shape[0]]
@@ -421,9 +590,15 @@ class SqlStorage(SqlRounds, Storage):
             head = self._first(conn, q.INGEST_HEAD, {"b_trial_id": trial_id})
             if head is None:
                 raise TrialNotFoundError(f"no trial with id {trial_id} in {self.url}.")
-            study_id, state, last = head
+            study_id, state, last, current = head
             if TrialState(state).finished:
                 raise self._trial_state_error(conn, trial_id, "add measurements to")
+            if attempt is not None and attempt != current:
+                raise StaleAttemptError(
+                    f"trial id {trial_id}: points of attempt {attempt} arrived while attempt "
+                    f"{current} runs; an earlier attempt's lines never reach a later one. "
+                    "Nothing was written."
+                )
             if series:
                 chunk = 0 if last is None else last + 1
                 ids = self._metric_id_map(conn, study_id, [x[0] for x in series], new_ids)
@@ -541,22 +716,44 @@ class SqlStorage(SqlRounds, Storage):
         ]
 
 
+def _sqlite_file(engine: sa.Engine) -> str | None:
+    """The path of a SQLite database file; ``None`` for memory or another backend."""
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database or ""
+    if database in ("", ":memory:") or engine.url.query.get("mode") == "memory":
+        return None
+    return database
+
+
+def _identity(path: str | None) -> tuple[int, int] | None:
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _batches(ids: Sequence[int]) -> Iterator[list[int]]:
     for i in range(0, len(ids), _IN_BATCH):
         yield list(ids[i : i + _IN_BATCH])
 
 
 def _study_from_row(row: Sequence[Any]) -> StudyRecord:
-    study_id, name, spec, state, version, created_at = row
-    return StudyRecord(study_id, name, json.loads(spec), json.loads(state), version, created_at)
+    study_id, name, spec, state, version, created_at, uid = row
+    return StudyRecord(
+        study_id, name, json.loads(spec), json.loads(state), version, created_at, uid or ""
+    )
 
 
 def _trial_from_row(row: Sequence[Any], params: codec.Params) -> FrozenTrial:
     (
         trial_id, study_id, number, state, seed, slot, slot_index, parent_number, created_at,
         started_at, finished_at, heartbeat_at, worker, trial_dir, attempts, value, value_kind,
-        value_step, reason, stderr_tail, ingested_bytes,
-    ) = row[:21]  # FINISH returns one more column (the last chunk number)  # fmt: skip
+        value_step, reason, stderr_tail, ingested_bytes, warnings,
+    ) = row[:22]  # FINISH returns one more column (the last chunk number)  # fmt: skip
     return FrozenTrial(
         id=trial_id, study_id=study_id, number=number, state=TrialState(state), params=params,
         seed=seed, slot=slot, slot_index=slot_index, parent_number=parent_number,
@@ -564,6 +761,7 @@ def _trial_from_row(row: Sequence[Any], params: codec.Params) -> FrozenTrial:
         heartbeat_at=heartbeat_at, worker=worker, dir=trial_dir, attempts=attempts,
         value=codec.decode_value(value, value_kind), value_step=value_step, reason=reason,
         stderr_tail=stderr_tail, ingested_bytes=ingested_bytes,
+        warnings=tuple(json.loads(warnings)) if warnings else (),
     )  # fmt: skip
 
 

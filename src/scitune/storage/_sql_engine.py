@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from scitune.errors import StorageError
+from scitune.errors import StorageError, StoreNotFoundError
 from scitune.storage._schema import HEAD_REVISION
 
 __all__ = [
@@ -38,10 +38,12 @@ __all__ = [
 WRITE_FLAG = "scitune_write"
 
 
-def open_engines(url: str) -> Engine:
+def open_engines(url: str, *, create: bool = True) -> Engine:
     """The engine for ``url``; SQLite parent folders are created, settings applied.
 
     A relative SQLite path is relative to the current directory, fixed when the store opens.
+    With ``create=False`` a SQLite file that does not exist raises :class:`StoreNotFoundError`
+    before anything is written (SQLite would create the file on the first connection).
     """
     try:
         sa_url = sa.make_url(url)
@@ -55,12 +57,18 @@ def open_engines(url: str) -> Engine:
     if sqlite:
         # The store's connection is used by one thread at a time (a lock), not always the same.
         kwargs["connect_args"] = {"check_same_thread": False}
-        database = sa_url.database or ""
-        if database in ("", ":memory:") or sa_url.query.get("mode") == "memory":
+        if _in_memory(sa_url):
             # One shared connection, or every connection would see its own empty database.
             kwargs["poolclass"] = sa.StaticPool
         else:
-            path = Path(os.path.abspath(database))
+            path = Path(os.path.abspath(sa_url.database or ""))
+            if not create:
+                # Before any connection: SQLite creates a missing file, and its WAL switch
+                # writes into an empty one.
+                if not path.exists():
+                    raise StoreNotFoundError(_no_store(url, f"{path} does not exist"))
+                if path.is_file() and path.stat().st_size == 0:
+                    raise StoreNotFoundError(_no_store(url, f"{path} is empty"))
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
@@ -80,6 +88,17 @@ def open_engines(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+def _in_memory(sa_url: sa.URL) -> bool:
+    return (sa_url.database or "") in ("", ":memory:") or sa_url.query.get("mode") == "memory"
+
+
+def _no_store(url: str, why: str) -> str:
+    return (
+        f"no trial store at {url}: {why}. Run a study first to create it, or open an existing "
+        "store."
+    )
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -124,8 +143,15 @@ def describe_error(url: str, e: sa.exc.SQLAlchemyError, doing: str) -> StorageEr
     return StorageError(f"trial store {url}: could not {doing}: {text}. {hint}")
 
 
-def ensure_schema(engine: Engine, url: str) -> None:
-    """Create or migrate the schema; a store already at the newest revision costs one query."""
+def ensure_schema(engine: Engine, url: str, *, create: bool = True) -> None:
+    """Create or migrate the schema; a store already at the newest revision costs one query.
+
+    With ``create=False`` an empty database (no scitune schema, no other table) raises
+    :class:`StoreNotFoundError` instead of receiving the schema; an older one is still migrated.
+    In-memory SQLite always receives the schema.
+    """
+    if engine.dialect.name == "sqlite" and _in_memory(engine.url):
+        create = True
     version_table = sa.table("alembic_version", sa.column("version_num"))
     try:
         with engine.connect() as conn:
@@ -140,14 +166,14 @@ def ensure_schema(engine: Engine, url: str) -> None:
             conn.info[WRITE_FLAG] = True  # one process migrates, the others wait for it
             try:
                 with conn.begin():
-                    _upgrade(conn, url)
+                    _upgrade(conn, url, create=create)
             finally:
                 conn.info[WRITE_FLAG] = False
     except sa.exc.SQLAlchemyError as e:
         raise describe_error(url, e, "create or migrate its schema") from e
 
 
-def _upgrade(conn: sa.Connection, url: str) -> None:
+def _upgrade(conn: sa.Connection, url: str, *, create: bool) -> None:
     from alembic import command
     from alembic.config import Config
     from alembic.migration import MigrationContext
@@ -166,6 +192,8 @@ def _upgrade(conn: sa.Connection, url: str) -> None:
                 f"trial store {url}: the database has tables ({', '.join(sorted(tables)[:5])}) "
                 "but is not a scitune store. Point the storage URL at a new file."
             )
+        if not create:
+            raise StoreNotFoundError(_no_store(url, "the database is empty"))
     else:
         known = {rev.revision for rev in ScriptDirectory.from_config(config).walk_revisions()}
         if current not in known:

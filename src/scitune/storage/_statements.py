@@ -19,7 +19,9 @@ _T = s.trials.c
 _C = s.measurement_chunks.c
 _P = s.trial_params.c
 _K = s.checkpoints.c
+_A = s.trial_attempts.c
 _PENDING, _RUNNING = TrialState.PENDING.value, TrialState.RUNNING.value
+_FAILED = TrialState.FAILED.value
 
 
 def _b(name: str, type_: Any = None) -> sa.BindParameter[Any]:
@@ -34,13 +36,14 @@ TRIAL_COLUMNS = (
     _T.id, _T.study_id, _T.number, _T.state, _T.seed, _T.slot, _T.slot_index,
     _T.parent_number, _T.created_at, _T.started_at, _T.finished_at, _T.heartbeat_at,
     _T.worker, _T.dir, _T.attempts, _T.value, _T.value_kind, _T.value_step, _T.reason,
-    _T.stderr_tail, _T.ingested_bytes,
+    _T.stderr_tail, _T.ingested_bytes, _T.warnings,
 )  # fmt: skip
 PARAM_COLUMNS = (_P.trial_id, _P.name, _P.kind, _P.float_value, _P.int_value, _P.text_value)
 STUDY_COLUMNS = tuple(s.studies.c)
 
 # -- studies -----------------------------------------------------------------------------------
 STUDY_EXISTS = sa.select(s.studies.c.id).where(s.studies.c.id == _b("study_id"))
+STUDY_NAME = sa.select(s.studies.c.name).where(s.studies.c.id == _b("study_id"))
 STUDY_BY_NAME = sa.select(*STUDY_COLUMNS).where(s.studies.c.name == _b("name"))
 STUDY_NAMES = sa.select(s.studies.c.name).order_by(s.studies.c.id).limit(11)
 ALL_STUDIES = sa.select(*STUDY_COLUMNS).order_by(s.studies.c.id)
@@ -68,7 +71,7 @@ INSERT_TRIAL = sa.insert(s.trials).returning(_T.id)
 INSERT_TRIALS = sa.insert(s.trials).returning(_T.id, sort_by_parameter_order=True)
 INSERT_PARAMS = sa.insert(s.trial_params)
 PARAMS_OF_TRIAL = sa.select(*PARAM_COLUMNS).where(_P.trial_id == _b("trial_id"))
-TRIAL_STATE = sa.select(_T.number, _T.state).where(_T.id == _b("trial_id"))
+TRIAL_STATE = sa.select(_T.number, _T.state, _T.attempts).where(_T.id == _b("trial_id"))
 TRIAL_BY_NUMBER = sa.select(*TRIAL_COLUMNS).where(
     _T.study_id == _b("study_id"), _T.number == _b("number")
 )
@@ -98,21 +101,65 @@ CLAIM = (
     .values(
         state=TrialState.RUNNING.value,
         worker=_b("worker"),
-        dir=sa.func.replace(_b("dir", sa.Text), "{number}", sa.cast(_T.number, sa.Text)),
+        # A trial keeps its folder across attempts (a script may resume from its checkpoints).
+        dir=sa.func.coalesce(
+            _T.dir, sa.func.replace(_b("dir", sa.Text), "{number}", sa.cast(_T.number, sa.Text))
+        ),
         started_at=_b("now"),
         heartbeat_at=_b("now"),
         attempts=_T.attempts + 1,
+        # Each attempt writes a metrics file of its own, read from its start.
+        ingested_bytes=0,
+        warnings=None,
     )
     .returning(*TRIAL_COLUMNS)
+)
+INSERT_ATTEMPT = sa.insert(s.trial_attempts)
+END_ATTEMPT = (
+    sa.update(s.trial_attempts)
+    .where(_A.trial_id == _b("trial_id"), _A.attempt == _b("attempt"), _A.ended_at.is_(None))
+    .values(ended_at=_b("now"), outcome=_b("outcome"), reason=_b("reason"))
+)
+ATTEMPTS_OF_STUDY = (
+    sa.select(_A.trial_id, _A.attempt, _A.worker, _A.started_at, _A.ended_at, _A.outcome,
+              _A.reason, _A.info)
+    .select_from(s.trial_attempts.join(s.trials, _T.id == _A.trial_id))
+    .where(_T.study_id == _b("study_id"))
+    .order_by(_T.number, _A.attempt)
+)  # fmt: skip
+ATTEMPTS_OF_TRIALS = ATTEMPTS_OF_STUDY.where(_A.trial_id.in_(_many("trial_ids")))
+# A new attempt starts a clean curve: nothing an earlier attempt wrote is mixed into it.
+CLEAR_CHUNKS = sa.delete(s.measurement_chunks).where(_C.trial_id == _b("trial_id"))
+CLEAR_CHECKPOINTS = sa.delete(s.checkpoints).where(_K.trial_id == _b("trial_id"))
+RETRY_FAILED = (
+    sa.update(s.trials)
+    .where(_T.study_id == _b("study_id"), _T.state == _FAILED)
+    .values(
+        state=_PENDING, worker=None, started_at=None, heartbeat_at=None, finished_at=None,
+        value=None, value_kind=None, value_step=None, stderr_tail=None, ingested_bytes=0,
+        reason=sa.func.coalesce(sa.literal("retry after: ") + _T.reason, "retry"),
+    )
+    .returning(_T.id)
+)  # fmt: skip
+RETRY_FAILED_NUMBERS = RETRY_FAILED.where(_T.number.in_(_many("numbers")))
+TRIAL_WARNINGS = sa.select(_T.state, _T.warnings).where(_T.id == _b("trial_id"))
+SET_WARNINGS = (
+    sa.update(s.trials).where(_T.id == _b("trial_id")).values(warnings=_b("warnings"))
+)
+DELETE_STUDY = sa.delete(s.studies).where(s.studies.c.id == _b("study_id"))
+DECISIONS_ON_STUDY = sa.select(s.decisions.c.id, s.decisions.c.kind).where(
+    s.decisions.c.study == _b("name")
 )
 HEARTBEAT = (
     sa.update(s.trials)
     .where(_T.id.in_(_many("ids")), _T.state == _RUNNING)
     .values(heartbeat_at=_b("now"))
 )
+# ``b_attempt`` NULL: any attempt; else only while that attempt is the trial's current one.
+_THIS_ATTEMPT = sa.or_(_b("attempt", sa.Integer).is_(None), _T.attempts == _b("attempt"))
 REQUEUE = (
     sa.update(s.trials)
-    .where(_T.id == _b("trial_id"), _T.state == _RUNNING)
+    .where(_T.id == _b("trial_id"), _T.state == _RUNNING, _THIS_ATTEMPT)
     .values(
         state=_PENDING,
         reason=_b("reason"),
@@ -130,7 +177,7 @@ _LAST_CHUNK = (
 )
 FINISH = (
     sa.update(s.trials)
-    .where(_T.id == _b("trial_id"), _T.state == _RUNNING)
+    .where(_T.id == _b("trial_id"), _T.state == _RUNNING, _THIS_ATTEMPT)
     .values(
         state=_b("state"),
         finished_at=_b("now"),
@@ -144,7 +191,9 @@ FINISH = (
 )
 
 # -- measurements ------------------------------------------------------------------------------
-INGEST_HEAD = sa.select(_T.study_id, _T.state, _LAST_CHUNK).where(_T.id == _b("trial_id"))
+INGEST_HEAD = sa.select(_T.study_id, _T.state, _LAST_CHUNK, _T.attempts).where(
+    _T.id == _b("trial_id")
+)
 INSERT_CHUNKS = sa.insert(s.measurement_chunks)
 SET_INGESTED = (
     sa.update(s.trials).where(_T.id == _b("trial_id")).values(ingested_bytes=_b("ingested"))
