@@ -23,7 +23,7 @@ from scitune.execution._ingest import (
     declared_infeasible,
     parse_lines,
 )
-from scitune.storage import CheckpointRecord, NewTrial, open_storage
+from scitune.storage import CheckpointRecord, NewTrial, Storage, open_storage
 from scitune.trial import MAX_STEP, check_metric_name
 
 PATH = "runs/study/trial-7/metrics.jsonl"  # problems name it: the trial's directory is in it
@@ -536,3 +536,40 @@ def test_hostile_lines_leave_every_valid_point_in_the_store_once(tmp_path: Path)
     (checkpoint,) = storage.get_checkpoints(study.id)
     assert (checkpoint.step, checkpoint.path, checkpoint.metrics) == (3, "ckpt/3.pt", {"loss": 0.3})
     assert reader.problems and all(str(path) in p for p in reader.problems)
+
+
+def _claimed(tmp_path: Path) -> tuple[Storage, int]:
+    storage = open_storage("sqlite:///" + str(tmp_path / "s.db"))
+    study = storage.create_study("s", {"goal": "g"}, {"position": 0})
+    storage.add_trials(
+        study.id, [NewTrial({"lr": 0.1}, seed=1)], sampler_state={"position": 1}, expected_version=0
+    )
+    trial = storage.claim_trial(study.id, worker="w", trial_dir=str(tmp_path / "trial-0"))
+    assert trial is not None
+    return storage, trial.id
+
+
+def test_a_file_warning_is_never_crowded_out_by_bad_lines(tmp_path: Path) -> None:
+    storage, trial_id = _claimed(tmp_path)
+    path = tmp_path / "m.jsonl"
+    reader = MetricsReader(storage, trial_id, path, 0)
+    for step in range(1, 6):
+        with path.open("ab") as f:
+            f.write(b"garbage\n" * 5 + b'{"step": %d, "metrics": {"loss": 1}}\n' % step)
+        reader.poll()
+    path.write_bytes(b'{"step": 9, "metrics": {"loss": 0.5}}\n')  # rewritten with "w"
+    reader.poll(final=True)
+    (trial,) = storage.get_trials(1)
+    assert any("shrank" in w for w in trial.warnings), trial.warnings
+    assert sum(":" in w and "garbage" in w for w in trial.warnings) <= MAX_PROBLEMS
+    assert any("25 lines, values or checkpoints skipped" in w for w in trial.warnings)
+
+
+def test_line_numbers_count_from_the_start_of_the_file_after_a_resume(tmp_path: Path) -> None:
+    storage, trial_id = _claimed(tmp_path)
+    path = tmp_path / "m.jsonl"
+    good = b"".join(b'{"step": %d, "metrics": {"loss": 1}}\n' % s for s in range(1, 11))
+    path.write_bytes(good + b"garbage\n")
+    reader = MetricsReader(storage, trial_id, path, len(good))  # a runner died after 10 lines
+    reader.poll(final=True)
+    assert reader.problems[0].startswith(f"{path}:11:"), reader.problems

@@ -357,3 +357,28 @@ def test_run_exits_1_when_every_trial_failed(
     data = json.loads(again.stdout)
     assert again.returncode == 1 and data["counts"]["failed"] == 2
     assert data["finished_by_this_run"] == {"failed": 2}
+
+
+def test_the_runner_is_a_subreaper_only_while_it_runs(
+    write_study: Callable[..., Path], workdir: Path
+) -> None:
+    """Orphans of trials become the runner's children during a run; afterwards a long-lived
+    caller (a notebook, this test process) must not go on adopting (and keeping) zombies."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    flag = ctypes.c_int(-1)
+    seen: list[int] = []
+
+    class Spy:
+        def on_start(self, study: object, counts: object) -> None:
+            libc.prctl(37, ctypes.byref(flag), 0, 0, 0)  # PR_GET_CHILD_SUBREAPER
+            seen.append(flag.value)
+
+        def on_update(self, counts: object, best: object) -> None: ...
+        def on_trial_finished(self, trial: object) -> None: ...
+        def on_message(self, text: str) -> None: ...
+
+    Runner(Study.open(load_spec(write_study(trials=1))), observer=Spy()).run()
+    libc.prctl(37, ctypes.byref(flag), 0, 0, 0)
+    assert seen == [1] and flag.value == 0

@@ -257,9 +257,12 @@ class MetricsReader:
         self.path = path
         self.offset = offset
         self.attempt = attempt
-        self.lines_read = 0
+        # Lines before ``offset`` (a reader resumed after a runner died): counted at the first
+        # read, so problems name the line's number in the file, not from the offset.
+        self.lines_read: int | None = 0 if offset == 0 else None
         self.problems: list[str] = []
         self.skipped = 0  # lines, values, checkpoints skipped in all
+        self._line_warnings = 0  # line problems recorded on the trial so far
         self._inode: int | None = None
         self._lost_file = False
 
@@ -287,7 +290,7 @@ class MetricsReader:
         if end == 0:
             return 0
         chunk = data[:end]
-        parsed = parse_lines(chunk, first_line=self.lines_read + 1, path=str(self.path))
+        parsed = parse_lines(chunk, first_line=self._line_number(), path=str(self.path))
         self.skipped += parsed.skipped
         batch = {
             name: (np.asarray(s, dtype=np.int64), np.asarray(v, dtype=np.float64))
@@ -299,12 +302,24 @@ class MetricsReader:
             self.trial_id, batch, ingested_bytes=self.offset + end, attempt=self.attempt
         )
         self.offset += end
-        self.lines_read += chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+        self.lines_read = self._line_number() - 1 + chunk.count(b"\n")
+        self.lines_read += 0 if chunk.endswith(b"\n") else 1
         for problem in parsed.problems:
-            self._problem(problem)
-        if final and self.skipped > len(self.problems):
+            self._problem(problem, line=True)
+        if final and self.skipped > self._line_warnings:
             self._problem(f"{self.path}: {self.skipped:,} lines, values or checkpoints skipped")
         return parsed.count
+
+    def _line_number(self) -> int:
+        """The number of the next line to read (1-based)."""
+        if self.lines_read is None:
+            try:
+                with open(self.path, "rb") as f:
+                    head = f.read(self.offset)
+            except OSError:
+                head = b""
+            self.lines_read = head.count(b"\n")
+        return self.lines_read + 1
 
     def _read(self) -> bytes | None:
         """The bytes after the offset (at most one pass's worth), after checking the file is
@@ -333,7 +348,7 @@ class MetricsReader:
                     "stored (the protocol's file is append-only: open it with 'a'); read "
                     "again from its start, the curve may be incomplete"
                 )
-                self.offset = self.lines_read = 0
+                self.offset, self.lines_read = 0, 0
             self._inode = st.st_ino
             self._lost_file = False
             f.seek(self.offset)
@@ -354,19 +369,31 @@ class MetricsReader:
                 if not final:
                     return 0  # the line is still being written
         self.skipped += 1
+        number = self._line_number()
         self._problem(
-            f"{self.path}:{self.lines_read + 1}: skipped a line of {position - self.offset:,} "
-            f"bytes (longer than {_MAX_READ:,})"
+            f"{self.path}:{number}: skipped a line of {position - self.offset:,} "
+            f"bytes (longer than {_MAX_READ:,})",
+            line=True,
         )
         self.storage.add_measurements(
             self.trial_id, {}, ingested_bytes=position, attempt=self.attempt
         )
         self.offset = position
-        self.lines_read += 1
+        self.lines_read = number
         return 0
 
-    def _problem(self, text: str) -> None:
+    def _problem(self, text: str, *, line: bool = False) -> None:
+        """Note a problem for the run's summary and, within budget, on the trial itself.
+
+        Problems with single lines are recorded on the trial up to :data:`MAX_PROBLEMS` (then
+        a count at the end): the store keeps a few warnings per trial, and one about the file
+        itself (shrank, replaced, deleted) must never be crowded out by bad lines.
+        """
         self.problems.append(text)
+        if line:
+            if self._line_warnings >= MAX_PROBLEMS:
+                return
+            self._line_warnings += 1
         with contextlib.suppress(TrialStateError):  # finished already: the run's summary has it
             self.storage.add_trial_warnings(self.trial_id, [text])
 

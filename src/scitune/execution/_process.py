@@ -11,7 +11,7 @@ hold a GPU. Linux gives three handles, used together:
   and the death of its parents. :func:`attempt_processes` finds them by reading
   ``/proc/PID/environ``, after the runner itself died too (the next runner's recovery).
 - **The process group** (``start_new_session``), for the processes that are still in it.
-- **A child subreaper** (:func:`become_subreaper`): orphans of a running attempt are
+- **A child subreaper** (:func:`subreaper`): orphans of a running attempt are
   re-parented to the runner instead of init, so they stay its descendants (a process that
   cleared its environment is still found while the runner lives), and the runner reaps them.
 
@@ -30,13 +30,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 __all__ = [
     "ATTEMPT_ENV",
     "attempt_processes",
-    "become_subreaper",
+    "subreaper",
     "describe_exit",
     "end_processes",
     "pid_alive",
@@ -50,6 +50,7 @@ __all__ = [
 ATTEMPT_ENV = "SCITUNE_ATTEMPT"
 _LINUX = sys.platform.startswith("linux")
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_GET_CHILD_SUBREAPER = 37
 
 
 def attempt_id(study_uid: str, trial_number: int, attempt: int) -> str:
@@ -57,17 +58,29 @@ def attempt_id(study_uid: str, trial_number: int, attempt: int) -> str:
     return f"{study_uid}/{trial_number}/{attempt}"
 
 
-def become_subreaper() -> bool:
-    """Make orphaned descendants of this process its children (Linux); True if it worked."""
+@contextlib.contextmanager
+def subreaper() -> Iterator[bool]:
+    """While inside, orphaned descendants of this process become its children (Linux); the
+    flag is put back as it was on leaving, so a long-lived caller (a notebook, a server, a
+    test runner) does not go on adopting processes. Yields whether it is in effect."""
     if not _LINUX:
-        return False
+        yield False
+        return
     try:
         import ctypes
 
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+        before = ctypes.c_int(0)
+        libc.prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(before), 0, 0, 0)
+        ok = libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     except (OSError, AttributeError):
-        return False
+        yield False
+        return
+    try:
+        yield bool(ok)
+    finally:
+        if ok and not before.value:
+            libc.prctl(_PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
 
 def _stat(pid: int) -> tuple[int, int, str] | None:

@@ -34,11 +34,11 @@ from scitune.execution._process import (
     ATTEMPT_ENV,
     attempt_id,
     attempt_processes,
-    become_subreaper,
     describe_exit,
     end_processes,
     reap_orphans,
     stop_process,
+    subreaper,
     tail,
     worker_id,
     worker_is_dead,
@@ -225,8 +225,7 @@ class Runner:
         spec = self.study.spec
         self._roots = module_roots(spec, self.cwd)
         # Orphans of a trial become the runner's children while it runs (see _process).
-        become_subreaper()
-        with self._signals():
+        with self._signals(), subreaper():
             try:
                 if self.retry_failed:
                     self._retry_failed()
