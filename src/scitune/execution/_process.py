@@ -36,12 +36,12 @@ from pathlib import Path
 __all__ = [
     "ATTEMPT_ENV",
     "attempt_processes",
-    "subreaper",
     "describe_exit",
     "end_processes",
     "pid_alive",
     "reap_orphans",
     "stop_process",
+    "subreaper",
     "tail",
     "worker_id",
 ]
