@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from scitune.scoring import constraint_violations, first_non_finite, score
+from scitune.scoring import constraint_violations, first_non_finite, moving_mean, score
 from scitune.storage import Curve
 
 
@@ -57,3 +57,51 @@ def test_constraints_read_at_the_score_step_and_report_why() -> None:
     assert constraint_violations([C("memory", max=1.0)], curves, 100) == [
         "memory was not reported"
     ]
+
+
+# --- select = "smoothed": the best of a centered moving mean ------------------------------------
+
+
+def test_smoothed_scores_the_best_window_at_its_centre() -> None:
+    c = curve([0.5, 0.3, 0.1, 0.35, 0.2, 0.25, 0.32])  # one lucky 0.1 at step 300
+    raw = score(c)
+    assert raw is not None and (raw.value, raw.step) == (0.1, 300)
+    s = score(c, select="smoothed", smoothing=3)
+    # Windows of 3: (0.3, 0.1, 0.35) at 300 = 0.25, (0.1, 0.35, 0.2) at 400 = 0.2167, ...
+    assert s is not None and s.step == 400 and s.value == pytest.approx(0.65 / 3)
+    wide = score(c, select="smoothed", smoothing=5)
+    # The ends average what exists: (0.5, 0.3, 0.1) = 0.3 at 100; (0.3 ... 0.25) = 0.24 at 400.
+    assert wide is not None and wide.step == 400 and wide.value == pytest.approx(0.24)
+
+
+def test_smoothed_with_a_window_of_one_is_best_and_defaults_to_five() -> None:
+    c = curve([0.5, 0.3, 0.1, 0.35, 0.2, 0.25, 0.32])
+    assert score(c, select="smoothed", smoothing=1) == score(c)
+    assert score(c, select="smoothed") == score(c, select="smoothed", smoothing=5)
+    assert score(c, select="best", smoothing=3) == score(c)  # only "smoothed" reads it
+
+
+def test_smoothed_maximize_and_non_finite_values() -> None:
+    acc = curve([0.5, 0.7, 0.95, 0.72, 0.74, 0.73])
+    s = score(acc, goal="maximize", select="smoothed", smoothing=3)
+    assert s is not None and s.step == 400 and s.value == pytest.approx((0.95 + 0.72 + 0.74) / 3)
+    # Non-finite values are left out of the windows (the runner makes such a trial infeasible).
+    gappy = curve([0.5, math.nan, 0.3, 0.2, math.inf, 0.2])
+    s = score(gappy, select="smoothed", smoothing=3)
+    assert s is not None and s.step == 600 and s.value == pytest.approx(0.2)
+    assert score(curve([math.nan]), select="smoothed") is None
+    # A window wider than the curve averages the whole curve at every point: the first wins.
+    s = score(curve([0.4, 0.2]), select="smoothed", smoothing=9)
+    assert s is not None and (s.value, s.step) == (pytest.approx(0.3), 100)
+
+
+@pytest.mark.parametrize("window", [0, 2, -1, True])
+def test_smoothing_must_be_an_odd_window(window: int) -> None:
+    with pytest.raises(ValueError, match="odd number of evaluations >= 1"):
+        score(curve([0.5, 0.3, 0.1]), select="smoothed", smoothing=window)
+
+
+def test_moving_mean_centres_and_cuts_at_the_ends() -> None:
+    assert moving_mean([1.0, 2.0, 6.0, 3.0], 3).tolist() == pytest.approx([1.5, 3.0, 11 / 3, 4.5])
+    assert moving_mean([4.0, 8.0], 1).tolist() == [4.0, 8.0]
+    assert moving_mean([], 5).tolist() == []

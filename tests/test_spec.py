@@ -26,6 +26,7 @@ from scitune.spec import (
     BudgetSpec,
     ConstraintSpec,
     EntrypointSpec,
+    MetricsSpec,
     ObjectiveSpec,
     SearchSpec,
     StudySpec,
@@ -690,6 +691,9 @@ def test_when_is_reserved(tmp_path: Path) -> None:
         ("search", 'sampler = "bayesian"', "search.sampler", 'did you mean "bayes"?'),
         ("search", 'design = "paired"', "search.design", '"per_value", "joint"'),
         ("objective", 'metric = "m"\nselect = "last"', "objective.select", '"best", "final"'),
+        ("objective", 'metric = "m"\nchance = "high"', "objective.chance", "chance = 0.9"),
+        ("objective", 'metric = "m"\nchance = nan', "objective.chance", "a finite number"),
+        ("objective", 'metric = "m"\nchance = true', "objective.chance", "got true"),
         ("budget", "trials = 2.5\nmax_train_steps = 1", "budget.trials", "must be an integer"),
         ("budget", 'trials = "20"\nmax_train_steps = 1', "budget.trials", 'got "20"'),
         ("budget", "trials = 1\nmax_train_steps = 1\nseed = -1", "budget.seed", "must be >= 0"),
@@ -1235,3 +1239,169 @@ def test_messages_render_odd_values_briefly(tmp_path: Path) -> None:
     problem = the_problem(tmp_path, text, "fixed.x")
     assert len(problem) < 400
     assert re.search(r"\.\.\.", problem)
+
+
+# --- [metrics]: which logged metric plays which role ---------------------------------------------
+
+ROLES_TEXT = """
+[metrics]
+train_loss = "loss"
+grad_norm = "grad_norm"
+learning_rate = "lr"
+max_grad_norm = "clip"
+"""
+
+
+def test_metrics_table_parses_and_round_trips(tmp_path: Path) -> None:
+    from scitune._toml_out import render_study
+
+    spec = load_spec(write(tmp_path, study(tail=ROLES_TEXT)))
+    roles = {"train_loss": "loss", "grad_norm": "grad_norm", "learning_rate": "lr"}
+    roles["max_grad_norm"] = "clip"
+    assert spec.metrics == MetricsSpec(**roles)
+    assert spec.to_dict()["metrics"] == roles
+    assert StudySpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    assert load_spec(write(tmp_path, render_study(spec.to_dict()), "again.toml")) == spec
+    partial = load_spec(write(tmp_path, study(tail='[metrics]\ntrain_loss = "loss"')))
+    assert partial.metrics.grad_norm is None
+    assert partial.to_dict()["metrics"] == {"train_loss": "loss"}
+
+
+def test_without_metrics_the_stored_form_is_unchanged(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path, study()))
+    assert spec.metrics == MetricsSpec() and "metrics" not in spec.to_dict()
+    assert spec != load_spec(write(tmp_path, study(tail=ROLES_TEXT), "roles.toml"))
+
+
+@pytest.mark.parametrize(
+    ("tail", "field", "expected"),
+    [
+        (
+            '[metrics]\ntrain_los = "loss"',
+            "metrics.train_los",
+            "unknown field 'train_los' in [metrics]; did you mean 'train_loss'?",
+        ),
+        ('[metrics]\ngradnorm = "g"', "metrics.gradnorm", "did you mean 'grad_norm'?"),
+        ('[metrics]\nmetric = "loss"', "metrics.metric", "'metric' belongs in [objective]"),
+        ('[metrics]\nwhat = "loss"', "metrics.what", "Known fields: train_loss, grad_norm"),
+        (
+            "[metrics]\ntrain_loss = 3",
+            "metrics.train_loss",
+            'must be a string (in quotes), got 3. Write e.g. train_loss = "loss".',
+        ),
+        (
+            '[metrics]\nlearning_rate = " lr"',
+            "metrics.learning_rate",
+            'without surrounding spaces, e.g. learning_rate = "lr", got " lr". Omit it',
+        ),
+        ('[metrics]\ngrad_norm = ""', "metrics.grad_norm", 'got "". Omit it to let scitune'),
+        ('[metric]\ntrain_loss = "loss"', "metric", "unknown section [metric]; did you mean [metrics]?"),
+    ],
+)
+def test_metrics_problems_are_located(tmp_path: Path, tail: str, field: str, expected: str) -> None:
+    assert expected in the_problem(tmp_path, study(tail=tail), field)
+
+
+def test_metrics_must_be_a_table(tmp_path: Path) -> None:
+    text = study(top='name = "s"\nmetrics = "loss"')
+    assert "[metrics] must be a table" in the_problem(tmp_path, text, "metrics")
+
+
+def test_metrics_from_python_gives_the_same_errors() -> None:
+    with pytest.raises(SpecError, match=r"metrics\.train_loss: must name a metric"):
+        MetricsSpec(train_loss="")
+    with pytest.raises(SpecError, match="did you mean 'max_grad_norm'"):
+        MetricsSpec(max_grad_nrom="clip")
+
+
+def test_changing_metrics_rereads_the_study_and_keeps_its_trials(tmp_path: Path) -> None:
+    from scitune.study import Study
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    top = f'name = "s"\nstorage = "{url}"'
+    path = write(tmp_path, study(top=top, nuisance="lr = { low = 0.1, high = 1.0 }"))
+    first = Study.open(load_spec(path))
+    path.write_text(path.read_text() + ROLES_TEXT)
+    again = Study.open(load_spec(path))  # not search-defining: accepted, and stored
+    assert again.record.id == first.record.id
+    assert Study.load("s", storage_url=url).spec.metrics.train_loss == "loss"
+    path.write_text(path.read_text().replace('metric = "dev_error"', 'metric = "dev_loss"'))
+    with pytest.raises(SpecError, match="already exists with different objective"):
+        Study.open(load_spec(path))
+
+
+def test_objective_chance_is_read_kept_and_left_out_when_unset(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path, study(objective='metric = "dev_error"\nchance = 0.9')))
+    assert spec.objective.chance == 0.9
+    assert spec.to_dict()["objective"]["chance"] == 0.9
+    assert StudySpec.from_dict(spec.to_dict()) == spec
+    plain = load_spec(write(tmp_path, study(), name="plain.toml"))
+    # Studies stored before the field existed keep their stored objective (no "chance": null).
+    assert plain.objective.chance is None and "chance" not in plain.to_dict()["objective"]
+    whole = load_spec(write(tmp_path, study(objective='metric = "m"\nchance = 1'), "i.toml"))
+    assert whole.objective.chance == 1.0
+
+
+# --- [objective] select = "smoothed" and its window ----------------------------------------------
+
+
+def test_select_smoothed_defaults_its_window_and_round_trips(tmp_path: Path) -> None:
+    smoothed = 'metric = "dev_error"\nselect = "smoothed"'
+    spec = load_spec(write(tmp_path, study(objective=smoothed)))
+    assert spec.objective.select == "smoothed" and spec.objective.smoothing == 5
+    assert spec.to_dict()["objective"]["smoothing"] == 5
+    assert StudySpec.from_dict(spec.to_dict()) == spec
+    explicit = load_spec(write(tmp_path, study(objective=smoothed + "\nsmoothing = 5"), "e.toml"))
+    assert explicit == spec  # writing the default is the same study
+    seven = load_spec(write(tmp_path, study(objective=smoothed + "\nsmoothing = 7"), "7.toml"))
+    assert seven.objective.smoothing == 7 and seven != spec
+    assert ObjectiveSpec(metric="m", select="smoothed").smoothing == 5
+    # The other selections never read a window, and never store one: studies stored before
+    # the field existed keep comparing equal.
+    plain = load_spec(write(tmp_path, study(), name="plain.toml"))
+    assert plain.objective.smoothing is None and "smoothing" not in plain.to_dict()["objective"]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            'select = "smoothed"\nsmoothing = 4',
+            "must be an odd number of evaluations (the moving mean is centered on one), got 4. "
+            "Use 3 or 5.",
+        ),
+        (
+            "smoothing = 3",
+            'is only read by select = "smoothed", got select = "best". Remove smoothing, or set '
+            'select = "smoothed"',
+        ),
+        ('select = "final"\nsmoothing = 3', 'got select = "final"'),
+        ('select = "smoothed"\nsmoothing = 0', "must be >= 1, got 0"),
+        ('select = "smoothed"\nsmoothing = 2.5', "must be an integer"),
+        ('select = "smoothed"\nsmoothing = "5"', 'got "5"'),
+    ],
+)
+def test_smoothing_rules(tmp_path: Path, body: str, expected: str) -> None:
+    text = study(objective=f'metric = "dev_error"\n{body}')
+    assert expected in the_problem(tmp_path, text, "objective.smoothing")
+
+
+def test_select_names_smoothed(tmp_path: Path) -> None:
+    text = study(objective='metric = "m"\nselect = "smooth"')
+    problem = the_problem(tmp_path, text, "objective.select")
+    assert '"best", "final", "smoothed"' in problem
+    with pytest.raises(SpecError, match=r"objective\.smoothing: must be an odd number"):
+        ObjectiveSpec(metric="m", select="smoothed", smoothing=6)
+
+
+def test_the_smoothing_window_is_search_defining(tmp_path: Path) -> None:
+    from scitune.study import Study  # as the test above: the spec tests need no store
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    objective = 'metric = "dev_error"\nselect = "smoothed"\nsmoothing = 5'
+    path = write(tmp_path, study(top=f'name = "s"\nstorage = "{url}"', objective=objective))
+    first = Study.open(load_spec(path))
+    assert Study.open(load_spec(path)).record.id == first.record.id
+    path.write_text(path.read_text().replace("smoothing = 5", "smoothing = 3"))
+    with pytest.raises(SpecError, match="already exists with different objective"):
+        Study.open(load_spec(path))

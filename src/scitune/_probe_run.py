@@ -26,6 +26,7 @@ from scitune._toml_out import render_study
 from scitune.errors import ScituneError, StudyNotFoundError
 from scitune.execution import Runner, RunObserver, StateCounts, attempt_result
 from scitune.integrations._torch_memory import is_oom_message
+from scitune.ranking import Configuration
 from scitune.spec import StudySpec, load_spec
 from scitune.storage import FrozenTrial, Storage, TrialState
 from scitune.study import Study
@@ -118,7 +119,7 @@ class _StopAtFailure:
         if self.inner:
             self.inner.on_start(study, counts)
 
-    def on_update(self, counts: StateCounts, best: FrozenTrial | None) -> None:
+    def on_update(self, counts: StateCounts, best: Configuration | None) -> None:
         if self.inner:
             self.inner.on_update(counts, best)
 

@@ -317,8 +317,8 @@ def open_user_study(ref: str, *, storage_url: str | None = None) -> UserStudy:
             from scitune.study import _from_baseline
 
             spec = _from_baseline(spec, storage, None)
-    best = study.best(1) if study is not None else []
+    best = study.best_trial() if study is not None else None
     params, origin = base_config(
-        spec, best[0].params if best else None, best[0].number if best else None
+        spec, best.params if best else None, best.number if best else None
     )
-    return UserStudy(spec, storage, study, params, origin, best[0] if best else None)
+    return UserStudy(spec, storage, study, params, origin, best)

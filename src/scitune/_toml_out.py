@@ -13,7 +13,7 @@ from typing import Any
 
 __all__ = ["render_study"]
 
-_TABLES = ("entrypoint", "objective", "budget", "search")
+_TABLES = ("entrypoint", "objective", "budget", "search", "metrics")
 _ROLES = ("scientific", "nuisance", "fixed")
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "RoundNotFoundError",
     "ScituneError",
     "ScituneWarning",
+    "SettingsError",
     "SpecError",
     "StaleAttemptError",
     "StorageError",
@@ -48,6 +49,17 @@ class SpecError(ScituneError, ValueError):
     def __init__(self, message: str, *, problems: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.problems = problems or (message,)
+
+
+class SettingsError(ScituneError, ValueError):
+    """An analysis setting is unknown, of the wrong type, or outside its valid range.
+
+    ``names`` are the settings at fault, so that a caller can say where they came from.
+    """
+
+    def __init__(self, message: str, *, names: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.names = names
 
 
 class StorageError(ScituneError, RuntimeError):

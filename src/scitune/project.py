@@ -7,7 +7,6 @@ is a trial together with its reruns (``scitune reseed``): one score per seed.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 from scitune.errors import ScituneError, StudyNotFoundError, TrialNotFoundError
 from scitune.space import Value
 from scitune.spec import StudySpec
-from scitune.storage import DecisionRecord, FrozenTrial, Storage, TrialState
+from scitune.storage import DecisionRecord, FrozenTrial, Storage
 from scitune.study import Study
 
 __all__ = [
@@ -138,34 +137,27 @@ def resolve_ref(ref: str, *, storage_url: str | None = None) -> ConfigRef:
 
 
 def _best_configuration(study: Study, trials: list[FrozenTrial]) -> FrozenTrial:
-    """The best original trial by the mean over its runs (reruns count, constraints filter)."""
-    originals = [t for t in trials if t.parent_number is None]
-    candidates = [_config(study, t, trials) for t in originals]
-    eligible = [c for c in candidates if c.scores and not c.violations]
-    if not eligible:
+    """The design trial of the study's best configuration, by the one ranking."""
+    best = [c for c in study.configurations(trials) if c.rank is not None]
+    if not best:
         raise ScituneError(
             f"study {study.name!r} has no complete configuration that satisfies its constraints."
         )
-    sign = 1.0 if study.spec.objective.goal == "minimize" else -1.0
-    return min(eligible, key=lambda c: (sign * (c.mean or 0.0), c.trial.number)).trial
+    by_number = {t.number: t for t in trials}
+    return by_number[best[0].trial]
 
 
 def _config(study: Study, trial: FrozenTrial, trials: list[FrozenTrial]) -> ConfigRef:
-    family = [trial] + [t for t in trials if t.parent_number == trial.number]
-    ranked = {r.trial.id: r for r in study.ranked(family)}
-    runs = tuple(
-        t
-        for t in family
-        if t.state is TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)
-    )
-    violations = tuple(v for t in runs for v in ranked[t.id].violations)
+    config = next((c for c in study.configurations(trials) if c.trial == trial.number), None)
+    by_number = {t.number: t for t in trials}
+    runs = () if config is None else tuple(by_number[n] for n in config.trial_numbers)
     return ConfigRef(
         label=f"{study.name}#{trial.number}",
         study=study,
         trial=trial,
         runs=runs,
-        scores=tuple(float(t.value) for t in runs if t.value is not None),
-        violations=tuple(dict.fromkeys(violations)),
+        scores=() if config is None else config.values,
+        violations=() if config is None else config.violations,
     )
 
 

@@ -74,6 +74,7 @@ from scitune._spec_problems import (
 )
 from scitune._spec_roles import parse_roles
 from scitune.errors import SpecError
+from scitune.scoring import DEFAULT_SMOOTHING
 from scitune.space import ChoiceDomain, Domain, FloatDomain, IntDomain, Space, Value
 
 __all__ = [
@@ -81,6 +82,8 @@ __all__ = [
     "BudgetSpec",
     "ConstraintSpec",
     "EntrypointSpec",
+    "InfeasibleRule",
+    "MetricsSpec",
     "ObjectiveSpec",
     "SearchSpec",
     "StudySpec",
@@ -91,7 +94,7 @@ __all__ = [
 DEFAULT_STORAGE = "sqlite:///.scitune/scitune.db"
 
 Goal = Literal["minimize", "maximize"]
-Select = Literal["best", "final"]
+Select = Literal["best", "final", "smoothed"]
 
 _STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _PYTHON_REF = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)
@@ -107,17 +110,21 @@ _VOCABULARY = Vocabulary(
             "entrypoint",
             "objective",
             "constraints",
+            "infeasible",
             "budget",
             "search",
+            "metrics",
             "scientific",
             "nuisance",
             "fixed",
         ),
         ("entrypoint",): ("python", "command", "timeout"),
-        ("objective",): ("metric", "goal", "select"),
+        ("objective",): ("metric", "goal", "select", "chance", "smoothing"),
         ("constraints",): ("metric", "min", "max"),
+        ("infeasible",): ("metric", "above", "below", "after_step"),
         ("budget",): ("trials", "max_train_steps", "seed", "runs", "max_attempts"),
         ("search",): ("sampler", "design", "history"),
+        ("metrics",): ("train_loss", "grad_norm", "learning_rate", "max_grad_norm"),
     },
     choices={
         ("objective", "goal"): get_args(Goal),
@@ -138,15 +145,26 @@ _VOCABULARY = Vocabulary(
         ("entrypoint", "timeout"): 'timeout = "20m"',
         ("objective",): '[objective] with metric = "dev_error"',
         ("objective", "metric"): 'metric = "dev_error"',
+        ("objective", "chance"): "chance = 0.9",
+        ("objective", "smoothing"): "smoothing = 5",
         ("constraints", "metric"): 'metric = "params_millions"',
         ("constraints", "min"): "min = 0.0",
         ("constraints", "max"): "max = 1.0",
+        ("infeasible", "metric"): 'metric = "train_loss"',
+        ("infeasible", "above"): "above = 10.0",
+        ("infeasible", "below"): "below = 0.0",
+        ("infeasible", "after_step"): "after_step = 200",
         ("budget",): "[budget] with trials = 20 and max_train_steps = 3000",
         ("budget", "trials"): "trials = 20",
         ("budget", "max_train_steps"): "max_train_steps = 3000",
         ("budget", "seed"): "seed = 0",
         ("budget", "runs"): "runs = 3",
         ("budget", "max_attempts"): "max_attempts = 3",
+        ("metrics",): '[metrics] with e.g. train_loss = "loss"',
+        ("metrics", "train_loss"): 'train_loss = "loss"',
+        ("metrics", "grad_norm"): 'grad_norm = "grad_norm"',
+        ("metrics", "learning_rate"): 'learning_rate = "lr"',
+        ("metrics", "max_grad_norm"): 'max_grad_norm = "max_grad_norm"',
     },
 )
 _ORDER = {key: i for i, key in enumerate(_VOCABULARY.sections[()])}
@@ -285,15 +303,64 @@ class EntrypointSpec(_SpecModel):
 
 
 class ObjectiveSpec(_SpecModel):
-    """The single metric that ranks trials; ``select`` picks its best or its final value."""
+    """The single metric that ranks trials; ``select`` picks its best, its final value, or the
+    best of its smoothed curve (a centered moving mean over ``smoothing`` evaluations)."""
 
     _section = ("objective",)
 
     metric: str
     goal: Goal = "minimize"
     select: Select = "best"
+    chance: float | None = None
+    """The objective's value at chance (0.9: the error rate of guessing among 10 balanced
+    classes); a trial never better than it has not learned (``curves.no_learning``)."""
+
+    smoothing: Annotated[int, Field(strict=True, ge=1, le=MAX_INT)] | None = None
+    """Evaluations in the centered moving mean that ``select = "smoothed"`` scores (odd;
+    default 5, ours); ``None`` for the other selections, which do not read it."""
 
     _check_metric = field_validator("metric")(_check_metric)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_smoothing(cls, data: Any) -> Any:
+        # Filled in here, not left None: a study that writes the default and one that omits it
+        # are the same study (the objective is search-defining, compared as stored).
+        smoothed = isinstance(data, Mapping) and data.get("select") == "smoothed"
+        if smoothed and data.get("smoothing") is None:
+            return {**data, "smoothing": DEFAULT_SMOOTHING}
+        return data
+
+    @field_validator("smoothing")
+    @classmethod
+    def _check_smoothing(cls, value: int | None, info: ValidationInfo) -> int | None:
+        select = info.data.get("select")
+        if value is None or select is None:  # select itself was refused: said once, there
+            return value
+        if select != "smoothed":
+            fail(
+                f'is only read by select = "smoothed", got select = {show(select)}. Remove '
+                'smoothing, or set select = "smoothed" to score the best of the smoothed curve.'
+            )
+        if value % 2 == 0:
+            fail(
+                "must be an odd number of evaluations (the moving mean is centered on one), "
+                f"got {value}. Use {value - 1} or {value + 1}."
+            )
+        return value
+
+    @field_validator("chance", mode="before")
+    @classmethod
+    def _check_chance(cls, value: object) -> object:
+        if value is None:
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return value
+        fail(
+            "must be the objective's value at chance, a finite number, e.g. chance = 0.9 for "
+            f"the error rate of 10 balanced classes, got {show(value)}. Omit it to estimate "
+            "the chance level from each trial's evaluation at step 0, where it has one."
+        )
 
 
 class ConstraintSpec(_SpecModel):
@@ -320,6 +387,48 @@ class ConstraintSpec(_SpecModel):
                 "Swap them."
             )
         return self
+
+
+class InfeasibleRule(_SpecModel):
+    """A rule that marks a trial INFEASIBLE while it runs, and stops it at once.
+
+    ``[[infeasible]] metric = "train_loss", above = 10.0, after_step = 200``: the first point of
+    ``metric`` beyond the bound at or after ``after_step`` ends the trial (its configuration
+    diverged), so no compute is spent past it.
+    """
+
+    _section = ("infeasible",)
+
+    metric: str
+    above: _Number | None = None
+    below: _Number | None = None
+    after_step: Annotated[int, Field(strict=True, ge=0, le=MAX_INT)] = 0
+
+    _check_metric = field_validator("metric")(_check_metric)
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> InfeasibleRule:
+        if (self.above is None) == (self.below is None):
+            fail(
+                f"a rule on {show(self.metric)} needs exactly one of above and below, got "
+                f"{'both' if self.above is not None else 'neither'}. Add e.g. above = 10.0 "
+                "(a second rule can bound the other side)."
+            )
+        return self
+
+    def fires(self, step: int, value: float) -> bool:
+        """Whether the point ``(step, value)`` breaks this rule (NaN never does: the runner
+        already makes a NaN objective INFEASIBLE)."""
+        if step < self.after_step:
+            return False
+        if self.above is not None:
+            return value > self.above
+        return self.below is not None and value < self.below
+
+    def describe(self) -> str:
+        bound = f"> {self.above:g}" if self.above is not None else f"< {self.below:g}"
+        after = f" from step {self.after_step}" if self.after_step else ""
+        return f"{self.metric} {bound}{after}"
 
 
 class BudgetSpec(_SpecModel):
@@ -362,6 +471,38 @@ class SearchSpec(_SpecModel):
     writes the explored study here); trials outside this study's space are left out."""
 
 
+class MetricsSpec(_SpecModel):
+    """Which logged metric plays which role when a study is read; an unset role is guessed.
+
+    ``[metrics]`` in the study file, e.g. ``train_loss = "loss"`` for Hugging Face's Trainer
+    (whose ``train_loss`` is one end-of-training average). It changes how trials are read, not
+    the trials: it is not search-defining, and a stored study takes a new one.
+    """
+
+    _section = ("metrics",)
+
+    train_loss: str | None = None
+    """The training loss curve (default: the first of train_loss, loss, training_loss)."""
+    grad_norm: str | None = None
+    """The logged global L2 norm of the gradient, before clipping (default: grad_norm)."""
+    learning_rate: str | None = None
+    """The logged learning rate, for schedules and warmup (default: lr, learning_rate)."""
+    max_grad_norm: str | None = None
+    """A logged gradient-clipping threshold, if training clips (default: max_grad_norm,
+    clip_norm; a hyperparameter of that name is read too)."""
+
+    @field_validator("train_loss", "grad_norm", "learning_rate", "max_grad_norm")
+    @classmethod
+    def _check_role(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or (value.strip() and value == value.strip()):
+            return value
+        example = _VOCABULARY.examples.get(("metrics", str(info.field_name)), 'train_loss = "loss"')
+        fail(
+            "must name a metric the trial reports, without surrounding spaces, e.g. "
+            f"{example}, got {show(value)}. Omit it to let scitune guess by name."
+        )
+
+
 class StudySpec(_SpecModel):
     """A study file, validated. Build it with :func:`load_spec`, :meth:`from_dict` or directly.
 
@@ -381,8 +522,13 @@ class StudySpec(_SpecModel):
     entrypoint: EntrypointSpec
     objective: ObjectiveSpec
     constraints: tuple[ConstraintSpec, ...] = ()
+    infeasible: tuple[InfeasibleRule, ...] = ()
+    """Rules applied while a trial runs: the first point that breaks one stops the trial and
+    marks it INFEASIBLE (``[[infeasible]]``)."""
     budget: BudgetSpec
     search: SearchSpec = SearchSpec()
+    metrics: MetricsSpec = MetricsSpec()
+    """Metric roles (training loss, gradient norm...) declared rather than guessed by name."""
     scientific: Annotated[Mapping[str, Domain], SkipValidation] = Field(default_factory=dict)
     nuisance: Annotated[Mapping[str, Domain], SkipValidation] = Field(default_factory=dict)
     fixed: Annotated[Mapping[str, Value], SkipValidation] = Field(default_factory=dict)
@@ -490,13 +636,21 @@ class StudySpec(_SpecModel):
             **({"base": self.base} if self.base else {}),
             **({"based_on": self.based_on} if self.based_on is not None else {}),
             "entrypoint": self.entrypoint.to_dict(),
-            "objective": self.objective.model_dump(mode="json"),
+            "objective": self.objective.model_dump(mode="json", exclude_none=True),
             "constraints": [c.model_dump(mode="json", exclude_none=True) for c in self.constraints],
             "budget": self.budget.model_dump(mode="json"),
             "search": self.search.model_dump(
                 mode="json", exclude={"history"} if not self.search.history else None
             ),
         }
+        if self.infeasible:  # only when declared, like [metrics]
+            out["infeasible"] = [
+                r.model_dump(mode="json", exclude_none=True) for r in self.infeasible
+            ]
+        # Only when declared: studies stored before [metrics] existed keep their stored form.
+        roles = self.metrics.model_dump(mode="json", exclude_none=True)
+        if roles:
+            out["metrics"] = roles
         for role in ROLES:
             table: dict[str, Any] = {
                 name: _dump_entry(entry) for name, entry in self._params(role).items()

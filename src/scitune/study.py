@@ -20,8 +20,9 @@ from scitune.errors import (
     StoreNotFoundError,
     StudyNotFoundError,
 )
+from scitune.ranking import Configuration, rank_configurations, root_of
 from scitune.samplers import Observation, Sampler, make_sampler
-from scitune.scoring import constraint_violations, sort_key
+from scitune.scoring import constraint_violations
 from scitune.spec import StudySpec, load_spec
 from scitune.storage import (
     FrozenTrial,
@@ -48,11 +49,17 @@ _BUDGET_DEFINING = ("max_train_steps", "seed")
 
 @dataclass(frozen=True)
 class RankedTrial:
-    """A finished trial with its rank among those that satisfy every constraint."""
+    """A trial with its configuration's place in the one ranking (:mod:`scitune.ranking`).
+
+    ``rank`` is the configuration's rank, on its design trial only (a rerun is one more run of
+    it, never a row of its own in the ranking); ``config`` is the configuration the trial is a
+    run of, when that run counts; ``violations`` are this trial's own.
+    """
 
     trial: FrozenTrial
     rank: int | None
     violations: tuple[str, ...]
+    config: Configuration | None = None
 
 
 class Study:
@@ -272,16 +279,14 @@ class Study:
             raise ScituneError(f"--top and --seeds must be >= 1, got top={top}, seeds={seeds}.")
 
         def best(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-            originals = [t for t in trials if t.parent_number is None]
-            ranked = sorted(
-                (r for r in self.ranked(originals) if r.rank is not None), key=lambda r: r.rank or 0
-            )
-            if not ranked:
+            by_number = {t.number: t for t in trials}
+            configs = [c for c in self.configurations(trials) if c.rank is not None]
+            if not configs:
                 raise ScituneError(
                     f"study {self.name!r} has no complete trial that satisfies its constraints "
                     "yet: run it first (`scitune run`)."
                 )
-            return [r.trial for r in ranked[:top]]
+            return [by_number[c.trial] for c in configs[:top] if c.trial in by_number]
 
         return self._add_reruns(best, seeds, retries=retries)
 
@@ -327,39 +332,58 @@ class Study:
     def trials(self, states: Iterable[TrialState] | None = None) -> list[FrozenTrial]:
         return self.storage.get_trials(self.record.id, states=states)
 
-    def ranked(self, trials: list[FrozenTrial] | None = None) -> list[RankedTrial]:
-        """Every trial, with a rank for the COMPLETE ones that satisfy all constraints.
-
-        Constraints filter before the objective ranks (PLAYBOOK/checklist: satisficing metrics).
-        Returned in trial-number order; rank 1 is the best.
-        """
-        trials = self.trials() if trials is None else trials
+    def violations(self, trials: list[FrozenTrial]) -> dict[int, tuple[str, ...]]:
+        """Trial id -> the constraints a COMPLETE trial breaks (read at its score step)."""
         constraints = self.spec.constraints
         complete = [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
-        curves: Mapping[int, Mapping[str, Any]] = {}
-        if constraints and complete:
-            curves = self.storage.get_curves(
-                self.record.id,
-                trial_ids=[t.id for t in complete],
-                metrics=[c.metric for c in constraints],
-            )
-        violations = {
+        if not constraints or not complete:
+            return {}
+        curves = self.storage.get_curves(
+            self.record.id,
+            trial_ids=[t.id for t in complete],
+            metrics=[c.metric for c in constraints],
+        )
+        return {
             t.id: tuple(constraint_violations(constraints, curves.get(t.id, {}), t.value_step))
             for t in complete
         }
-        sign = sort_key(self.spec.objective.goal)
-        eligible = sorted(
-            (t for t in complete if not violations[t.id]),
-            key=lambda t: (sign * (t.value if t.value is not None else 0.0), t.number),
-        )
-        rank = {t.id: i + 1 for i, t in enumerate(eligible)}
-        return [RankedTrial(t, rank.get(t.id), violations.get(t.id, ())) for t in trials]
 
-    def best(self, k: int = 1) -> list[FrozenTrial]:
-        """The ``k`` best trials that satisfy every constraint, best first."""
-        ranked = [r for r in self.ranked() if r.rank is not None]
-        ranked.sort(key=lambda r: r.rank or 0)
-        return [r.trial for r in ranked[:k]]
+    def configurations(self, trials: list[FrozenTrial] | None = None) -> list[Configuration]:
+        """The one ranking: configurations by their mean over runs, best first; those that
+        break a constraint last, unranked (see :func:`scitune.ranking.rank_configurations`)."""
+        trials = self.trials() if trials is None else trials
+        return rank_configurations(
+            trials, goal=self.spec.objective.goal, violations=self.violations(trials)
+        )
+
+    def ranked(self, trials: list[FrozenTrial] | None = None) -> list[RankedTrial]:
+        """Every trial, in trial-number order, with its configuration's rank (on the design
+        trial) and its configuration (on each run that counts)."""
+        trials = self.trials() if trials is None else trials
+        violations = self.violations(trials)
+        configs = rank_configurations(
+            trials, goal=self.spec.objective.goal, violations=violations
+        )
+        by_root = {c.trial: c for c in configs}
+        by_number = {t.number: t for t in trials}
+        out = []
+        for t in trials:
+            config = by_root.get(root_of(t, by_number))
+            runs = config is not None and t.number in config.trial_numbers
+            rank = config.rank if config is not None and t.parent_number is None else None
+            out.append(
+                RankedTrial(t, rank, tuple(violations.get(t.id, ())), config if runs else None)
+            )
+        return out
+
+    def best(self, k: int = 1) -> list[Configuration]:
+        """The ``k`` best configurations that satisfy every constraint, best first."""
+        return [c for c in self.configurations() if c.rank is not None][:k]
+
+    def best_trial(self) -> FrozenTrial | None:
+        """The design trial of the best configuration (``None``: nothing ranked yet)."""
+        best = self.best(1)
+        return self.storage.get_trial(self.record.id, best[0].trial) if best else None
 
     def artifacts_dir(self) -> Path:
         """Where trial directories live: ``studies/NAME-UID/`` beside a SQLite file, else in

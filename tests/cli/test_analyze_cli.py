@@ -68,7 +68,7 @@ def test_analyze_terminal_and_set_overrides(ran: Path) -> None:
     ("args", "fragment"),
     [
         (["--set", "boundary_margn=0.3"], "Did you mean 'boundary_margin'?"),
-        (["--set", "boundary_margin=wide"], "expected a float"),
+        (["--set", "boundary_margin=wide"], "must be a number in (0, 0.5)"),
         (["--set", "boundary_margin"], "expected NAME=VALUE"),
     ],
 )

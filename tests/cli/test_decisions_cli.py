@@ -69,7 +69,7 @@ def test_a_full_round(project: Path) -> None:
     assert len(queued) == 9 and {q["parent"] for q in queued} == {0, 1, 2}
     assert cli("reseed", "lr-grid", "--top", "3", "--seeds", "3")["queued"] == []  # idempotent
     rows = {r["number"]: r for r in cli("trials", "lr-grid")}
-    assert rows[1]["config_runs"] == 4 and rows[1]["config_se"] > 0
+    assert rows[1]["config"]["runs"] == 4 and rows[1]["config"]["se"] > 0
     assert {rows[n]["rerun_of"] for n in range(4, 13)} == {0, 1, 2}
     assert len({rows[n]["seed"] for n in rows}) == len(rows)  # every run its own seed
 

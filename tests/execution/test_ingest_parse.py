@@ -492,13 +492,10 @@ def test_any_bytes_parse_without_raising_and_keep_every_valid_point_once(
 
 
 def test_hostile_lines_leave_every_valid_point_in_the_store_once(tmp_path: Path) -> None:
-    storage = open_storage("sqlite:///" + str(tmp_path / "s.db"))
-    study = storage.create_study("s", {"goal": "g"}, {"position": 0})
-    storage.add_trials(
-        study.id, [NewTrial({"lr": 0.1}, seed=1)], sampler_state={"position": 1}, expected_version=0
-    )
-    trial = storage.claim_trial(study.id, worker="w", trial_dir=str(tmp_path / "trial-0"))
-    assert trial is not None
+    storage, trial_id = _claimed(tmp_path)
+    study = storage.get_study("s")
+    trial = storage.get_trials(study.id)[0]
+    assert trial.id == trial_id
     long_name = "n" * 255
     lines = [
         b'{"step": 1, "metrics": {"loss": 0.5, "acc": "abc", "grad": NaN}}',

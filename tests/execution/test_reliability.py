@@ -236,6 +236,14 @@ def test_retry_failed_runs_failed_trials_again_with_the_same_configuration(
     history = study.storage.get_attempts(study.record.id)[again[0].id]
     assert history[0].outcome is AttemptOutcome.FAILED
     assert "a bug in the training code" in (history[0].reason or "")
+    from typer.testing import CliRunner
+
+    from scitune.cli import app
+
+    rows = json.loads(CliRunner().invoke(app, ["trials", "toy", "--json"]).stdout)
+    assert [h["outcome"] for h in rows[0]["history"]] == ["FAILED", "COMPLETE"]
+    assert "a bug in the training code" in rows[0]["history"][0]["reason"]
+    assert rows[0]["history"][1]["info"]["threads"] >= 1
 
 
 def test_a_trial_lost_max_attempts_times_is_failed_with_its_history(

@@ -186,7 +186,9 @@ def test_trial_variance_section(study: Synthetic, page: str) -> None:
     assert len(figures(html)) == VARIANCE_PLOTS
     # The summary's best card says the best configuration's runs too.
     summary = section(page, "summary")
-    assert f"{first.n} runs: mean" in summary
+    best = next(c for c in study.snapshot.configurations() if c.rank == 1)
+    assert f"Best configuration: trial {best.trial}" in summary
+    assert f"mean over {best.n} runs" in summary if best.n > 1 else "1 run" in summary
 
 
 def test_isolation_in_the_report_carries_the_error_bars(study: Synthetic, page: str) -> None:

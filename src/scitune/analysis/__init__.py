@@ -18,6 +18,8 @@ from scitune.analysis._results import (
     GradNormSummary,
     IsolationGroup,
     IsolationResult,
+    ScoreSpikes,
+    SpikeCheck,
 )
 from scitune.analysis._snapshot import StudySnapshot
 
@@ -40,6 +42,8 @@ __all__ = [
     "GradNormSummary",
     "IsolationGroup",
     "IsolationResult",
+    "ScoreSpikes",
+    "SpikeCheck",
     "StudySnapshot",
     "analyze",
 ]

@@ -14,6 +14,7 @@ from scitune.analysis._infeasible import infeasible_findings
 from scitune.analysis._isolation import isolation_results
 from scitune.analysis._results import SEVERITY_ORDER, Analysis, Finding
 from scitune.analysis._snapshot import StudySnapshot
+from scitune.analysis._spikes import score_spikes
 
 __all__ = ["analyze"]
 
@@ -43,11 +44,13 @@ def analyze(snapshot: StudySnapshot, config: AnalysisConfig | None = None) -> An
     findings += found
     isolation, found = isolation_results(design, cfg, axes, searched=searched)
     findings += found
-    checks, found = curve_findings(design, cfg)
-    findings += found
-    best_steps, found = best_step_summary(design, cfg)
+    checks, curve_found = curve_findings(design, cfg)
+    findings += curve_found
+    best_steps, found = best_step_summary(design, cfg, curve_found)
     findings += found
     grad_norm, found = grad_norm_summary(design, cfg, checks)
+    findings += found
+    spikes, found = score_spikes(design, cfg, checks)
     findings += found
     # Variance reads the reruns too (§6): evidence builds on analysis, so import it here.
     from scitune.evidence import config_variance, pooled_sd, study_variance, variance_findings
@@ -81,6 +84,7 @@ def analyze(snapshot: StudySnapshot, config: AnalysisConfig | None = None) -> An
         curve_checks=tuple(checks),
         best_steps=best_steps,
         grad_norm=grad_norm,
+        spikes=spikes,
         config_variance=tuple(variances),
         study_variance=study_var,
         settings=dataclasses.asdict(cfg),

@@ -7,6 +7,9 @@ too high; if it is *consistently* in the last 25%, train longer and re-tune the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 from scitune.analysis._config import AnalysisConfig
@@ -20,12 +23,17 @@ _SECTION = "§8 How long to train"
 
 
 def best_step_summary(
-    snap: StudySnapshot, cfg: AnalysisConfig
+    snap: StudySnapshot, cfg: AnalysisConfig, curves: Sequence[Finding] = ()
 ) -> tuple[BestStepSummary | None, list[Finding]]:
     """Best step / ``max_train_steps`` of every ranked trial, and the §8 verdict.
 
-    The best step is the score's step (``value_step``); with ``select = "final"`` (where that is
-    always the last step) it is the step of the objective's best value on the curve instead.
+    The best step is the score's step (``value_step``): the raw best's with ``select = "best"``,
+    the smoothed best's with ``select = "smoothed"`` (one lucky evaluation does not move it).
+    With ``select = "final"`` (where that is always the last step) it is the step of the
+    objective's best value on the curve instead.
+
+    ``curves`` are the curve checks' findings: where ``curves.saturated`` or
+    ``curves.still_improving`` advise the other way, the verdict says how the two relate.
 
     Returns:
         ``(None, [])`` when no ranked trial has a best step; else the summary and one finding:
@@ -103,11 +111,61 @@ def best_step_summary(
         )
         action = "Keep max_train_steps for the next study."
         findings.append(Finding("steps.ok", "info", message, action, _SECTION, evidence, metric))
-    return summary, findings
+    return summary, [_relate(f, curves) for f in findings]
+
+
+def _relate(finding: Finding, curves: Sequence[Finding]) -> Finding:
+    """``finding`` with a sentence on a curve finding that advises the opposite length."""
+    by_code = {f.code: f for f in curves}
+    other = None
+    if finding.code in ("steps.ok", "steps.too_few"):
+        other = by_code.get("curves.saturated")
+    elif finding.code == "steps.too_many":
+        other = by_code.get("curves.still_improving")
+    if other is None:
+        return finding
+    trials = [e["trial"] for e in other.evidence.get("trials", ())]
+    listed = ", ".join(f"#{n}" for n in trials)
+    evidence: dict[str, Any] = {**finding.evidence, "related": {other.code: trials}}
+    message, action = finding.message, finding.action
+    if other.code == "curves.saturated":
+        tol = other.evidence.get("saturation_tolerance", 0.0)
+        step = max(e["reached_step"] for e in other.evidence["trials"])
+        message += (
+            f" The curves say more: curves.saturated found {listed} within {tol:.0%} of "
+            f"their best (smoothed) from step {step} on: on those trials the later steps gain "
+            f"less than {tol:.0%}, wherever the best step falls (this rule reads where it falls, "
+            "not how much it gains)."
+        )
+        if finding.code == "steps.ok":
+            action = (
+                f"Keep max_train_steps, or shorten it towards step {step} (curves.saturated) "
+                f"where less than {tol:.0%} is worth less than the compute."
+            )
+        else:
+            action += (
+                f" Expect little from it on {listed} (curves.saturated): lengthen training for "
+                "the configurations whose best steps are late, and check their curves first."
+            )
+    else:
+        message += (
+            f" But curves.still_improving found {listed} still improving at the end of "
+            "training: the best configurations may need the steps that most trials do not."
+        )
+        action += f" Check the curves of {listed} (curves.still_improving) before cutting."
+    return Finding(
+        finding.code,
+        finding.severity,
+        message,
+        action,
+        finding.section,
+        evidence,
+        finding.subject,
+    )
 
 
 def _best_step(snap: StudySnapshot, trial: FrozenTrial) -> int | None:
-    if snap.spec.objective.select == "best":
+    if snap.spec.objective.select != "final":
         return trial.value_step
     curve = snap.curve(trial, snap.spec.objective.metric)
     if curve is None:

@@ -174,12 +174,23 @@ def _verdict(
         f"to {fmt(_json(med_n))}"
     )
     versus = f"{cfg.more_trials_gain:g} x the interquartile range of scores ({fmt(iqr)})"
+    if gain is None:  # no median to compare: most draws of k trials hold no scored trial
+        undefined = half if not math.isfinite(med_half) else n
+        text = (
+            f"The best-of-k curve has not settled: most draws of {undefined} of the {n} finished "
+            f"trials hold no ranked trial, so the median best {metric} at k = {undefined} is "
+            "undefined. More trials would likely change the winner."
+        )
+    else:
+        text = (
+            f"The best-of-k curve has not flattened: {moved}, more than {versus}. More trials "
+            "would likely change the winner."
+        )
     if more:
         return Finding(
             "density.more_trials",
             "warning",
-            f"The best-of-k curve has not flattened: {moved}, more than {versus}. More trials "
-            "would likely change the winner.",
+            text,
             "Raise budget.trials (e.g. double it) and run the study again: the sequence "
             "continues, nothing is redrawn.",
             SECTION,

@@ -123,7 +123,13 @@ def _group(
     cfg: AnalysisConfig,
 ) -> IsolationGroup:
     ranked = ranked_points(snap, points)
-    best = ranked[0] if ranked else None
+    # The value's best is its best configuration (mean over its runs), as everywhere else.
+    mean_of = {c.trial: c.mean for c in snap.configurations() if c.rank is not None}
+    best = min(
+        (p for p in ranked if p.trial in mean_of),
+        key=lambda p: (snap.sign * mean_of[p.trial], p.trial),
+        default=None,
+    )
     at_edge: list[str] = []
     if best is not None:
         for axis in nuisance:
@@ -139,7 +145,7 @@ def _group(
         n_complete=sum(p.state == TrialState.COMPLETE.value for p in points),
         n_infeasible=sum(p.state == TrialState.INFEASIBLE.value for p in points),
         best_trial=best.trial if best else None,
-        best_score=best.score if best else None,
+        best_score=mean_of[best.trial] if best else None,
         scores=tuple(p.score for p in ranked if p.score is not None),
         best_at_boundary=tuple(at_edge),
     )

@@ -28,7 +28,9 @@ __all__ = [
     "GradNormSummary",
     "IsolationGroup",
     "IsolationResult",
+    "ScoreSpikes",
     "Severity",
+    "SpikeCheck",
     "to_jsonable",
 ]
 
@@ -159,6 +161,38 @@ class GradNormSummary:
 
 
 @dataclass(frozen=True)
+class SpikeCheck:
+    """One ranked trial's raw best beside its smoothed best, and whether the raw one is a spike.
+
+    Values are in the objective's units; ``neighbours`` are the ``(step, value)`` evaluations
+    around the raw best that a spike must stand clear of; ``noise`` is the curve's late noise
+    (one evaluation's standard deviation; ``None`` when the curve is too short to judge).
+    """
+
+    trial: int
+    rank: int  # among ranked trials, 1 = best
+    raw_best: float
+    raw_step: int
+    smoothed_best: float
+    smoothed_step: int
+    smoothed_rank: int  # the rank the smoothed best would get among the smoothed bests
+    neighbours: tuple[tuple[int, float], ...] = ()
+    noise: float | None = None
+    spike: bool = False
+
+
+@dataclass(frozen=True)
+class ScoreSpikes:
+    """Lucky evaluations: the ranked trials whose score is one evaluation far from its
+    neighbours, and the raw and smoothed bests of the trials whose curves were checked."""
+
+    select: str  # the study's [objective] select; spikes are judged only for "best"
+    smoothing: int  # evaluations in the moving mean of the smoothed bests
+    checked: tuple[SpikeCheck, ...]  # the curve-checked trials (best few, best per value)
+    spiky: tuple[int, ...] = ()  # every ranked trial whose score is a spike, best first
+
+
+@dataclass(frozen=True)
 class Analysis:
     """Everything ``scitune analyze`` found, in one record (rendered, never recomputed)."""
 
@@ -174,6 +208,7 @@ class Analysis:
     curve_checks: tuple[CurveCheck, ...] = ()
     best_steps: BestStepSummary | None = None
     grad_norm: GradNormSummary | None = None
+    spikes: ScoreSpikes | None = None  # lucky evaluations among the ranked trials
     config_variance: tuple[ConfigVariance, ...] = ()  # configurations with their reruns
     study_variance: StudyVariance | None = None  # how much the winner depends on the draw
     settings: Mapping[str, Any] = field(default_factory=dict)

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from scitune.analysis._roles import Role, role_metric
+from scitune.ranking import Configuration, rank_configurations
 from scitune.scoring import constraint_violations
 from scitune.storage import Curve, FrozenTrial, TrialState
 
@@ -27,6 +29,9 @@ class StudySnapshot:
     trials: tuple[FrozenTrial, ...]
     curves: Mapping[int, Mapping[str, Curve]]  # trial id -> metric -> curve
     violations: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    # Every trial, reruns included, when ``trials`` holds the design only (:meth:`design`):
+    # configurations are always ranked over all their runs.
+    all_trials: tuple[FrozenTrial, ...] = ()
 
     @classmethod
     def from_study(cls, study: Study, *, metrics: Iterable[str] | None = None) -> StudySnapshot:
@@ -59,7 +64,8 @@ class StudySnapshot:
         kept = tuple(t for t in self.trials if t.parent_number is None)
         if len(kept) == len(self.trials):
             return self
-        return StudySnapshot(self.spec, kept, self.curves, self.violations)
+        every = self.all_trials or self.trials
+        return StudySnapshot(self.spec, kept, self.curves, self.violations, every)
 
     def searched(self) -> bool:
         """Whether the study's sampler searches anything: a nuisance axis, or scientific axes
@@ -81,8 +87,19 @@ class StudySnapshot:
             and not self.violations.get(trial.id)
         )
 
+    def configurations(self) -> list[Configuration]:
+        """The one ranking (:mod:`scitune.ranking`): configurations by their mean over runs,
+        best first; those breaking a constraint last, unranked. Winners are named from it."""
+        return rank_configurations(
+            self.all_trials or self.trials,
+            goal=self.spec.objective.goal,
+            violations=self.violations,
+        )
+
     def ranked(self) -> list[FrozenTrial]:
-        """Ranked trials, best first (ties: lower number first)."""
+        """Ranked trials, best first by their own score (ties: lower number first): what the
+        search checks read (each design trial is one draw of the search). Winners are
+        configurations: see :meth:`configurations`."""
         eligible = [t for t in self.trials if self.is_ranked(t)]
         return sorted(eligible, key=lambda t: (self.sign * (t.value or 0.0), t.number))
 
@@ -95,10 +112,14 @@ class StudySnapshot:
     def metric_names(self) -> list[str]:
         return sorted({m for per in self.curves.values() for m in per})
 
+    def metric_for(self, role: Role, override: str | None = None) -> str | None:
+        """The metric playing ``role`` (``"train_loss"``, ``"grad_norm"``...): ``override``,
+        else the study's ``[metrics]`` declaration, else a conventional name logged as a curve.
+
+        See :func:`scitune.analysis._roles.role_metric`.
+        """
+        return role_metric(self, role, override=override)
+
     def train_metric(self, preferred: str | None = None) -> str | None:
-        """The training-loss metric: ``preferred`` if logged, else a conventional name."""
-        names = set(self.metric_names())
-        for name in ([preferred] if preferred else []) + ["train_loss", "loss", "training_loss"]:
-            if name in names and name != self.spec.objective.metric:
-                return name
-        return None
+        """The training-loss metric: ``metric_for("train_loss", preferred)``."""
+        return self.metric_for("train_loss", preferred)

@@ -20,7 +20,7 @@ from scitune.cli._common import (
     print_json,
     storage_default,
 )
-from scitune.errors import ScituneError
+from scitune.errors import ScituneError, SettingsError
 from scitune.study import Study
 
 SET_HELP = (
@@ -38,15 +38,27 @@ def _config(items: list[str]) -> AnalysisConfig:
         if not sep:
             raise ScituneError(f"--set {item!r}: expected NAME=VALUE, e.g. boundary_margin=0.05.")
         pairs[name.strip()] = value.strip()
-    return AnalysisConfig().with_overrides(pairs)
+    try:
+        return AnalysisConfig().with_overrides(pairs)
+    except SettingsError as e:
+        # One problem per line, one name per problem: each line gets the flag that caused it.
+        lines = str(e).splitlines()
+        told = [f"--set: {e}"]
+        if len(lines) == len(e.names):
+            told = [
+                f"--set {n}={pairs[n]}: {line}" if n in pairs else f"--set: {line}"
+                for n, line in zip(e.names, lines, strict=True)
+            ]
+        raise SettingsError("\n".join(told), names=e.names) from None
 
 
 def run_analysis(study: str, storage: str | None, settings: list[str]) -> tuple[
     Study, StudySnapshot, Analysis
 ]:
+    config = _config(settings)  # a bad setting is refused before any work
     st = Study.load(study, storage_url=storage or storage_default())
     snapshot = StudySnapshot.from_study(st)
-    return st, snapshot, analyze(snapshot, _config(settings))
+    return st, snapshot, analyze(snapshot, config)
 
 
 def render_findings(analysis: Analysis, *, verbose: bool = False) -> None:
@@ -115,7 +127,9 @@ def _compact(evidence: Mapping[str, Any], limit: int = 8) -> str:
 
 def _print_settings() -> None:
     for name, (default, doc) in AnalysisConfig.describe().items():
-        console.print(f"[bold]{name}[/] = {default!r}  [dim]{escape(doc)}[/]")
+        valid = AnalysisConfig.valid_range(name)
+        valid = f" Valid: {valid}." if valid else ""
+        console.print(f"[bold]{name}[/] = {default!r}  [dim]{escape(doc)}{escape(valid)}[/]")
 
 
 @handle_errors

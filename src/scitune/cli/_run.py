@@ -17,10 +17,11 @@ from scitune.cli._common import (
     print_json,
     storage_default,
 )
-from scitune.cli._tables import best_table, trial_json
+from scitune.cli._tables import best_table, config_json
 from scitune.errors import ScituneError, SpecError
 from scitune.execution import Runner, RunSummary, StateCounts
 from scitune.project import Project
+from scitune.ranking import Configuration
 from scitune.spec import load_spec
 from scitune.storage import FrozenTrial, TrialState, open_storage
 from scitune.study import Study
@@ -53,7 +54,7 @@ class ProgressObserver:
         )
         self.on_update(counts, None)
 
-    def on_update(self, counts: StateCounts, best: FrozenTrial | None) -> None:
+    def on_update(self, counts: StateCounts, best: Configuration | None) -> None:
         if self.task is None:
             return
         states = (
@@ -61,8 +62,8 @@ class ProgressObserver:
             f"[red]{counts.failed} failed[/] [yellow]{counts.infeasible} infeasible[/]"
         )
         best_text = ""
-        if best is not None and best.value is not None:
-            best_text = f"best {self.metric} {best.value:.4g} (#{best.number})"
+        if best is not None:
+            best_text = f"best {self.metric} {best.describe()} (#{best.trial})"
         self.progress.update(
             self.task, total=counts.total, completed=counts.finished, states=states, best=best_text
         )
@@ -180,7 +181,7 @@ def _report(study: Study, summary: RunSummary, as_json: bool) -> None:
                     state.value.lower(): n for state, n in summary.finished.items()
                 },
                 "first_failure": summary.first_failure,
-                "best": [trial_json(study, r) for r in study.ranked() if r.rank == 1],
+                "best": [config_json(c) for c in study.best(1)],
                 "problems": summary.problems,
             }
         )

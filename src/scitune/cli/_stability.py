@@ -189,8 +189,15 @@ def early(
         source, derived, study_file=study_file, force=force, workers=workers, as_json=as_json
     )
     loss = _loss_metric(ran)
+    grad = ran.snapshot.metric_for("grad_norm") or "grad_norm"
     result = early_result(
-        ran.runs, lr_param=lr_param, loss_metric=loss, best_lr=best, factor=factor, steps=steps
+        ran.runs,
+        lr_param=lr_param,
+        loss_metric=loss,
+        best_lr=best,
+        factor=factor,
+        steps=steps,
+        grad_metric=grad,
     )
     facts = {
         "best learning rate": _cell(best),
@@ -201,7 +208,7 @@ def early(
         ran,
         output,
         f"{ran.study.spec.name}: early instability at {factor:g}x the best learning rate",
-        lambda p: p.early_figures(result, ran.runs, loss_metric=loss, grad_metric="grad_norm"),
+        lambda p: p.early_figures(result, ran.runs, loss_metric=loss, grad_metric=grad),
         result.findings,
         facts,
     )
@@ -351,8 +358,8 @@ def _unstable_from_sweep(source: Source, name: str | None, lr_param: str) -> flo
     if study is None:
         raise ScituneError(f"no LR sweep {sweep_name!r} in {source.storage.url}. {hint}")
     snap = StudySnapshot.from_study(study)
-    loss = snap.train_metric()
-    if loss is None:
+    loss = snap.metric_for("train_loss")
+    if loss is None or loss not in snap.metric_names():
         raise ScituneError(f"the LR sweep {sweep_name!r} logs no training loss. {hint}")
     result = lr_sweep_result(
         runs_of(snap),
@@ -446,9 +453,9 @@ def clipping(
     facts = {"λ": _cell(result.threshold), "from trial": f"#{result.trial} of {source.spec.name}"}
     if measured:
         facts["measured share clipped"] = ", ".join(f"{v:.1%}" for v in measured.values())
-    scores: dict[str, float | None] = {"best_trial": source.study.best(1)[0].value}
+    scores: dict[str, float | None] = {"best_trial": source.study.best(1)[0].mean}
     if ran is not None and ran.study.best(1):
-        scores["clipped_run"] = ran.study.best(1)[0].value
+        scores["clipped_run"] = ran.study.best(1)[0].mean
         facts[f"{source.spec.objective.metric}, clipped run / best trial"] = (
             f"{_cell(scores['clipped_run'])} / {_cell(scores['best_trial'])}"
         )

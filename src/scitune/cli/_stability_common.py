@@ -96,12 +96,18 @@ def _run(
 
 
 def _loss_metric(ran: _Ran) -> str:
-    metric = ran.snapshot.train_metric()
+    metric = ran.snapshot.metric_for("train_loss")
     if metric is None:
         raise ScituneError(
             f"study {ran.derived.name!r} logs no training loss (train_loss, loss or "
             "training_loss): the stability checks read it. Report it with trial.report(step, "
-            "train_loss=...)."
+            'train_loss=...), or name the metric in the study file: [metrics] train_loss = "...".'
+        )
+    if metric not in ran.snapshot.metric_names():
+        raise ScituneError(
+            f"study {ran.derived.name!r} logs no {metric!r}, the training loss its study file "
+            "names ([metrics] train_loss): the stability checks read it. Report it with "
+            f"trial.report(step, {metric}=...), or name the metric the training code logs."
         )
     return metric
 

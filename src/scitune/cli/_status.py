@@ -19,7 +19,7 @@ from scitune.cli._common import (
     print_json,
     storage_default,
 )
-from scitune.cli._tables import best_table, run_stats, trial_json, trials_table, varied_params
+from scitune.cli._tables import best_table, config_json, trial_json, trials_table, varied_params
 from scitune.errors import ScituneError
 from scitune.execution import StateCounts
 from scitune.storage import open_storage
@@ -84,8 +84,6 @@ def status(
     st = Study.load(study, storage_url=url)
     trials = st.trials()
     counts = StateCounts.of(trials, planned=st.planned_trials(), runs=st.spec.budget.runs)
-    ranked = [r for r in st.ranked(trials) if r.rank is not None]
-    ranked.sort(key=lambda r: r.rank or 0)
     if as_json:
         print_json(
             {
@@ -99,7 +97,7 @@ def status(
                 "planned": st.planned_trials(),
                 "based_on": st.spec.based_on,
                 "counts": _counts_json(counts),
-                "best": [trial_json(st, r) for r in ranked[:5]],
+                "best": [config_json(c) for c in st.best(5)],
             }
         )
         return
@@ -129,8 +127,8 @@ def trials(
     st = Study.load(study, storage_url=storage or storage_default())
     ranked = st.ranked()
     if as_json or fmt == "json":
-        stats = run_stats(ranked)
-        print_json([trial_json(st, r, stats) for r in ranked])
+        history = st.storage.get_attempts(st.record.id)
+        print_json([trial_json(st, r, history.get(r.trial.id, [])) for r in ranked])
     elif fmt == "csv":
         params = varied_params(st, [r.trial for r in ranked])
         fixed = sorted({k for r in ranked for k in r.trial.params} - set(params))

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
-import statistics
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
 
 from scitune.cli._common import fmt_value
-from scitune.storage import FrozenTrial, TrialState
+from scitune.ranking import Configuration
+from scitune.storage import AttemptRecord, FrozenTrial, TrialState
 from scitune.study import RankedTrial, Study
 
 STATE_STYLE = {
@@ -30,40 +30,47 @@ def varied_params(study: Study, trials: list[FrozenTrial]) -> list[str]:
     return [n for n in dict.fromkeys(names) if n in seen]
 
 
-@dataclass(frozen=True)
-class RunStats:
-    """A configuration's scores over its runs (the trial and its reruns)."""
+def config_json(config: Configuration | None) -> dict[str, Any] | None:
+    """A configuration as JSON: its design trial, runs, mean, spread and rank."""
+    if config is None:
+        return None
+    return {
+        "trial": config.trial,
+        "params": dict(config.params),
+        "rank": config.rank,
+        "runs": config.n,
+        "run_trials": list(config.trial_numbers),
+        "scores": list(config.values),
+        "mean": config.mean,
+        "std": config.std,
+        "se": config.se,
+        "single_run": config.single_run,
+        "constraint_violations": list(config.violations),
+    }
 
-    n: int
-    mean: float
-    std: float | None
-    se: float | None
 
-
-def run_stats(ranked: list[RankedTrial]) -> dict[int, RunStats]:
-    """Original trial number -> stats over its ranked runs (configurations rerun at least once)."""
-    scores: dict[int, list[float]] = {}
-    has_reruns = {r.trial.parent_number for r in ranked if r.trial.parent_number is not None}
-    for r in ranked:
-        t = r.trial
-        root = t.parent_number if t.parent_number is not None else t.number
-        if root in has_reruns and r.rank is not None and t.value is not None:
-            scores.setdefault(root, []).append(t.value)
-    out = {}
-    for root, values in scores.items():
-        n = len(values)
-        mean = statistics.fmean(values)
-        std = statistics.stdev(values) if n >= 2 else None
-        out[root] = RunStats(n, mean, std, std / math.sqrt(n) if std is not None else None)
-    return out
+def attempt_json(a: AttemptRecord) -> dict[str, Any]:
+    """One run of a trial: who, when, how it ended and why, and what it ran with."""
+    return {
+        "attempt": a.attempt,
+        "worker": a.worker,
+        "started_at": a.started_at.isoformat(),
+        "ended_at": a.ended_at.isoformat() if a.ended_at else None,
+        "outcome": a.outcome.value if a.outcome else None,
+        "reason": a.reason,
+        "info": dict(a.info),
+    }
 
 
 def trial_json(
-    study: Study, ranked: RankedTrial, stats: dict[int, RunStats] | None = None
+    study: Study, ranked: RankedTrial, attempts: Sequence[AttemptRecord] | None = None
 ) -> dict[str, Any]:
+    """A trial as JSON; ``rank`` is its configuration's (on the design trial only), and
+    ``config`` the configuration it is a run of (mean over every run); ``history`` its
+    attempts when given."""
     t = ranked.trial
     value = t.value
-    config = (stats or {}).get(t.number)
+    config = ranked.config
     return {
         "number": t.number,
         "state": t.state.value,
@@ -82,10 +89,8 @@ def trial_json(
         "dir": t.dir,
         "stderr_tail": t.stderr_tail,
         "rerun_of": t.parent_number,
-        "config_runs": None if config is None else config.n,
-        "config_mean": None if config is None else config.mean,
-        "config_std": None if config is None else config.std,
-        "config_se": None if config is None else config.se,
+        "config": config_json(config),
+        **({"history": [attempt_json(a) for a in attempts]} if attempts is not None else {}),
     }
 
 
@@ -101,8 +106,8 @@ def trials_table(study: Study, ranked: list[RankedTrial], *, title: str | None =
     table.add_column("rank", justify="right")
     for name in params:
         table.add_column(name, justify="right")
-    stats = run_stats(ranked)
-    if stats:
+    reruns = any(r.config is not None and r.config.n > 1 for r in ranked)
+    if reruns:
         table.add_column(f"{metric} over runs", justify="right")
     notes = [
         "; ".join(r.violations)
@@ -123,27 +128,31 @@ def trials_table(study: Study, ranked: list[RankedTrial], *, title: str | None =
             "" if t.value_step is None else str(t.value_step),
             "" if r.rank is None else str(r.rank),
             *[escape(fmt_value(t.params.get(n, ""))) for n in params],
-            *([_stats_text(stats.get(t.number))] if stats else []),
+            *([_runs_text(r)] if reruns else []),
             *([escape(note)] if any(notes) else []),
         )
     return table
 
 
-def _stats_text(stats: RunStats | None) -> str:
-    if stats is None:
+def _runs_text(r: RankedTrial) -> str:
+    """The configuration's mean over runs, on its design trial's row only."""
+    if r.config is None or r.trial.parent_number is not None:
         return ""
-    if stats.se is None:
-        return f"{stats.mean:.4g} (1 run)"
-    return f"{stats.mean:.4g} ± {stats.se:.2g} ({stats.n} runs)"
+    return r.config.describe()
 
 
 def best_table(study: Study, *, k: int) -> Table | None:
+    """The best ``k`` configurations, one row each (the design trial's), ranked by the mean
+    over their runs."""
     everything = study.ranked()
     ranked = sorted((r for r in everything if r.rank is not None), key=lambda r: r.rank or 0)
     if not ranked:
         return None
     objective = study.spec.objective
-    title = f"best {min(k, len(ranked))} by {objective.metric} ({objective.goal})"
+    title = (
+        f"best {min(k, len(ranked))} configurations by {objective.metric} ({objective.goal}), "
+        "mean over runs"
+    )
     table = trials_table(study, ranked[:k], title=title)
     breaking = sum(bool(r.violations) for r in everything)
     if breaking:

@@ -7,7 +7,7 @@ playbook names no test and no number of reruns; scitune's choices are marked "ou
 from __future__ import annotations
 
 from scitune.evidence._compare import Comparison, SampleSummary, compare_samples
-from scitune.evidence._findings import VarianceSettings, variance_findings
+from scitune.evidence._findings import VarianceSettings, separation, variance_findings
 from scitune.evidence._variance import (
     ConfigVariance,
     StudyVariance,
@@ -25,6 +25,7 @@ __all__ = [
     "compare_samples",
     "config_variance",
     "pooled_sd",
+    "separation",
     "study_variance",
     "variance_findings",
 ]

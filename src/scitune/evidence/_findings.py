@@ -17,7 +17,7 @@ from typing import Any
 from scitune.analysis import Finding, StudySnapshot
 from scitune.evidence._variance import ConfigVariance, StudyVariance, pooled_sd
 
-__all__ = ["SECTION", "VarianceSettings", "variance_findings"]
+__all__ = ["SECTION", "VarianceSettings", "separation", "variance_findings"]
 
 SECTION = "§6 Adopting a change"
 
@@ -26,8 +26,9 @@ SECTION = "§6 Adopting a change"
 class VarianceSettings:
     """The variance checks' thresholds; the attribute names are the ones read from a config."""
 
-    variance_winner_share: float = 0.5
-    """Ours. A winner that wins less than this share of bootstrap redraws depends on the draw."""
+    variance_winner_share: float = 0.9
+    """Ours. A winner that wins less than this share of bootstrap redraws depends on the draw
+    (at 0.5, a 54/46 split would read as settled)."""
     variance_separable_se: float = 2.0
     """Ours. The best two configurations are separable when their means differ by more than
     this many combined standard errors."""
@@ -133,11 +134,7 @@ def _not_separable(
     if len(variances) < 2:
         return None
     first, second = variances[0], variances[1]
-    # A configuration run once borrows the study's pooled spread for its standard error.
-    se1 = first.se if first.se is not None else sd / math.sqrt(first.n)
-    se2 = second.se if second.se is not None else sd / math.sqrt(second.n)
-    combined = math.sqrt(se1 * se1 + se2 * se2)
-    gap = abs(first.mean - second.mean)
+    gap, combined = separation(first, second, sd)
     bound = cfg.variance_separable_se * combined
     if gap >= bound:
         return None
@@ -166,6 +163,18 @@ def _not_separable(
     )
 
 
+def separation(
+    first: ConfigVariance, second: ConfigVariance, sd: float
+) -> tuple[float, float]:
+    """The gap between two configurations' means and its combined standard error.
+
+    A configuration run once borrows the study's pooled retrain ``sd`` for its standard error.
+    """
+    se1 = first.se if first.se is not None else sd / math.sqrt(first.n)
+    se2 = second.se if second.se is not None else sd / math.sqrt(second.n)
+    return abs(first.mean - second.mean), math.sqrt(se1 * se1 + se2 * se2)
+
+
 def _unmeasured(snapshot: StudySnapshot, cfg: VarianceSettings) -> Finding:
     command = (
         f"scitune reseed {snapshot.spec.name} --top {cfg.reseed_top} --seeds {cfg.reseed_seeds}"
@@ -190,7 +199,7 @@ def _study(sv: StudyVariance, cfg: VarianceSettings) -> Finding | None:
         then = f" (next: {', '.join(others)})" if others else ""
         parts.append(
             f"Drawn again and retrained (sd {_fmt(sv.noise_sd)}), the winner #{sv.winner} wins "
-            f"{sv.top_share:.0%} of the redraws that include it{then}."
+            f"{_share(sv.top_share, threshold)} of the redraws that include it{then}."
         )
         shares[f"#{sv.winner}"] = sv.top_share
     else:
@@ -203,17 +212,20 @@ def _study(sv: StudyVariance, cfg: VarianceSettings) -> Finding | None:
             continue
         rest = ", ".join(f"{k}: {v:.0%}" for k, v in per_value.items() if k != label)
         parts.append(
-            f"The winner's {key}={label} is best in {per_value[label]:.0%} of the redraws"
+            f"The winner's {key}={label} is best in {_share(per_value[label], threshold)} of the "
+            "redraws"
             f"{f' ({rest})' if rest else ''}."
         )
         shares[f"{key}={label}"] = per_value[label]
     if not shares:
         return None
     weak = sorted(k for k, v in shares.items() if v < threshold)
+    judged = ", ".join(f"{k} {_share(shares[k], threshold)}" for k in (weak or shares))
     parts.append(
-        f"Below {threshold:.0%} (ours), the choice depends on the draw: {', '.join(weak)}."
+        f"Below {threshold:.0%} of the redraws (ours), the choice depends on the draw: {judged}."
         if weak
-        else f"All at or above {threshold:.0%} (ours): the choice does not hinge on the draw."
+        else f"Each at or above {threshold:.0%} of the redraws (ours: {judged}): the choice "
+        "does not hinge on the draw."
     )
     action = (
         "Do not read the winner as settled: add trials to the study, reseed the leading "
@@ -244,6 +256,14 @@ def _study(sv: StudyVariance, cfg: VarianceSettings) -> Finding | None:
         evidence,
         subject=f"#{sv.winner}",
     )
+
+
+def _share(value: float, threshold: float) -> str:
+    """A share in whole percent, one decimal where rounding would put it across the threshold."""
+    text = f"{value:.0%}"
+    if (value < threshold) != (float(text[:-1]) / 100 < threshold):
+        text = f"{value:.1%}"
+    return text
 
 
 def _family(v: ConfigVariance) -> dict[str, Any]:

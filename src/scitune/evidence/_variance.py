@@ -18,8 +18,8 @@ import numpy.typing as npt
 
 from scitune.analysis import StudySnapshot
 from scitune.errors import EvidenceError
+from scitune.ranking import Configuration
 from scitune.space import Axis, ChoiceDomain, FloatDomain, Value
-from scitune.storage import FrozenTrial
 
 __all__ = [
     "ConfigVariance",
@@ -32,23 +32,8 @@ __all__ = [
 IntArray = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True)
-class ConfigVariance:
-    """One configuration over its runs: the original trial and its reseeds.
-
-    ``trial`` is the original trial's number; ``trial_numbers`` and ``values`` hold the runs
-    that count (COMPLETE, with a score, no constraint broken), by trial number. ``std`` (ddof 1)
-    and ``se`` are ``None`` below two such runs.
-    """
-
-    trial: int
-    params: Mapping[str, Value]
-    trial_numbers: tuple[int, ...]
-    values: tuple[float, ...]
-    n: int
-    mean: float
-    std: float | None
-    se: float | None
+#: One configuration over its runs: the one ranking's record (see :mod:`scitune.ranking`).
+ConfigVariance = Configuration
 
 
 @dataclass(frozen=True)
@@ -77,44 +62,16 @@ class StudyVariance:
 
 
 def config_variance(snapshot: StudySnapshot) -> list[ConfigVariance]:
-    """Every configuration with at least one ranked run, best mean first (ties: lower number).
+    """Every ranked configuration, best mean first (ties: lower number): the one ranking.
 
-    A family is a design trial (``parent_number`` None) plus every trial that reruns it.
+    A configuration is a design trial (``parent_number`` None) plus every trial that reruns it;
+    its runs are the COMPLETE ones with a finite score.
 
     Example:
         >>> [(v.trial, v.n) for v in config_variance(snapshot)]  # doctest: +SKIP
         [(7, 4), (2, 4), (11, 1)]
     """
-    by_number = {t.number: t for t in snapshot.trials}
-    families: dict[int, list[FrozenTrial]] = {}
-    for t in snapshot.trials:
-        families.setdefault(_root(t, by_number), []).append(t)
-    out: list[ConfigVariance] = []
-    for root, members in families.items():
-        runs = sorted(
-            (m for m in members if snapshot.is_ranked(m) and math.isfinite(m.value or 0.0)),
-            key=lambda m: m.number,
-        )
-        if not runs:
-            continue
-        values = np.array([float(m.value or 0.0) for m in runs])
-        n = len(runs)
-        std = float(np.std(values, ddof=1)) if n >= 2 else None
-        original = by_number.get(root, members[0])
-        out.append(
-            ConfigVariance(
-                trial=root,
-                params=dict(original.params),
-                trial_numbers=tuple(m.number for m in runs),
-                values=tuple(float(v) for v in values),
-                n=n,
-                mean=float(np.mean(values)),
-                std=std,
-                se=std / math.sqrt(n) if std is not None else None,
-            )
-        )
-    out.sort(key=lambda v: (snapshot.sign * v.mean, v.trial))
-    return out
+    return [c for c in snapshot.configurations() if c.rank is not None]
 
 
 def pooled_sd(variances: Sequence[ConfigVariance]) -> float | None:
@@ -171,7 +128,13 @@ def study_variance(
     if noise_sd is not None and not (math.isfinite(noise_sd) and noise_sd >= 0):
         raise EvidenceError(f"noise_sd must be a finite number >= 0, got {noise_sd!r}.")
     design = snapshot.design()
-    ranked = design.ranked()
+    # Each design trial is scored as its configuration is ranked (the mean over its runs), so
+    # the bootstrap's winner is the one ranking's winner.
+    mean_of = {c.trial: c.mean for c in config_variance(snapshot)}
+    ranked = sorted(
+        (t for t in design.trials if t.number in mean_of),
+        key=lambda t: (snapshot.sign * mean_of[t.number], t.number),
+    )
     if len(design.trials) < 2 or not ranked:
         return None
     never = len(ranked)  # the rank of a trial that cannot win
@@ -190,7 +153,7 @@ def study_variance(
     )
     rows = np.arange(samples)
     if noise_sd:
-        keys = np.array([snapshot.sign * (t.value or 0.0) for t in ranked] + [np.inf])
+        keys = np.array([snapshot.sign * mean_of[t.number] for t in ranked] + [np.inf])
         noisy = keys[drawn] + rng.normal(0.0, noise_sd, drawn.shape)
         best: IntArray = drawn[rows, np.argmin(noisy, axis=1)]
     else:
@@ -223,19 +186,6 @@ def study_variance(
         noise_sd=noise_sd,
         winner_labels=winner_labels,
     )
-
-
-def _root(trial: FrozenTrial, by_number: Mapping[int, FrozenTrial]) -> int:
-    """The number of the design trial a (possibly chained) rerun goes back to."""
-    seen = {trial.number}
-    current = trial
-    while current.parent_number is not None:
-        parent = by_number.get(current.parent_number)
-        if parent is None or parent.number in seen:
-            return current.parent_number
-        seen.add(parent.number)
-        current = parent
-    return current.number
 
 
 def _labels(axis: Axis, buckets: int) -> list[str]:

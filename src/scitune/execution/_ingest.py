@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from scitune.errors import ProtocolError, TrialStateError
 from scitune.storage import CheckpointRecord, Storage
@@ -263,6 +264,8 @@ class MetricsReader:
         self.problems: list[str] = []
         self.skipped = 0  # lines, values, checkpoints skipped in all
         self._line_warnings = 0  # line problems recorded on the trial so far
+        # The points the last poll stored, by metric: what rules applied while a trial runs read.
+        self.fresh: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
         self._inode: int | None = None
         self._lost_file = False
 
@@ -272,6 +275,7 @@ class MetricsReader:
         With ``final`` (the attempt's processes have ended) a last line without a newline
         counts too if it parses; a torn half-line is reported.
         """
+        self.fresh = {}
         data = self._read()
         if data is None:
             return 0
@@ -301,6 +305,7 @@ class MetricsReader:
         self.storage.add_measurements(
             self.trial_id, batch, ingested_bytes=self.offset + end, attempt=self.attempt
         )
+        self.fresh = batch
         self.offset += end
         self.lines_read = self._line_number() - 1 + chunk.count(b"\n")
         self.lines_read += 0 if chunk.endswith(b"\n") else 1

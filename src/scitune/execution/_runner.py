@@ -19,11 +19,14 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 from scitune._child import MEMORY_LIMIT_ENV
 from scitune.errors import EntrypointError, StaleAttemptError, StorageError
@@ -43,6 +46,7 @@ from scitune.execution._process import (
     worker_id,
     worker_is_dead,
 )
+from scitune.ranking import Configuration
 from scitune.scoring import first_non_finite, score
 from scitune.storage import AttemptOutcome, FrozenTrial, TrialState
 from scitune.study import Study
@@ -94,7 +98,7 @@ class RunObserver(Protocol):
     """What a runner tells its user interface (the CLI draws a rich progress bar)."""
 
     def on_start(self, study: Study, counts: StateCounts) -> None: ...
-    def on_update(self, counts: StateCounts, best: FrozenTrial | None) -> None: ...
+    def on_update(self, counts: StateCounts, best: Configuration | None) -> None: ...
     def on_trial_finished(self, trial: FrozenTrial) -> None: ...
     def on_message(self, text: str) -> None: ...
 
@@ -108,7 +112,7 @@ class RunSummary:
     """
 
     counts: StateCounts
-    best: FrozenTrial | None
+    best: Configuration | None
     elapsed_s: float
     interrupted: bool = False
     recovered: int = 0
@@ -135,6 +139,7 @@ class _Active:
     started: float
     deadline: float | None
     stop_reason: str | None = None
+    rule_fired: str | None = None  # why an [[infeasible]] rule stopped it
 
 
 class Runner:
@@ -207,7 +212,7 @@ class Runner:
         self._active: dict[int, _Active] = {}
         self._stopping = False
         self._entrypoint_error: str | None = None
-        self._best: FrozenTrial | None = None
+        self._best: Configuration | None = None
         self._problems: list[str] = []
         self._planned = 0  # the trials the study will hold (design x runs), read once per run
 
@@ -225,6 +230,7 @@ class Runner:
         spec = self.study.spec
         self._roots = module_roots(spec, self.cwd)
         # Orphans of a trial become the runner's children while it runs (see _process).
+        self._selector = selectors.DefaultSelector()  # the trials' output pipes, per run
         with self._signals(), subreaper():
             try:
                 if self.retry_failed:
@@ -299,6 +305,9 @@ class Runner:
                 code = active.proc.poll()
                 if code is not None:
                     self._finish(active, code)
+                elif active.rule_fired is not None:  # stop it now: no compute past the rule
+                    active.stop_reason = "rule"
+                    self._finish(active, stop_process(active.proc, grace_s=self.grace_s))
                 elif active.deadline is not None and now > active.deadline:
                     active.stop_reason = "timeout"
                     self._finish(active, stop_process(active.proc, grace_s=self.grace_s))
@@ -333,13 +342,36 @@ class Runner:
                 self._selector.unregister(key.fd)
 
     def _poll(self, active: _Active, *, final: bool = False) -> bool:
-        """Ingest what the attempt wrote; False if the attempt is no longer the trial's own."""
+        """Ingest what the attempt wrote; False if the attempt is no longer the trial's own.
+
+        A point that breaks an ``[[infeasible]]`` rule is noted on ``active`` (the loop then
+        stops the trial at once).
+        """
         try:
             active.reader.poll(final=final)
         except StaleAttemptError as e:
             self._problems.append(f"trial {active.trial.number}: {e}")
             return False
+        if active.rule_fired is None:
+            active.rule_fired = self._broken_rule(active.reader.fresh)
         return True
+
+    def _broken_rule(
+        self, fresh: Mapping[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]
+    ) -> str | None:
+        """The reason of the first point (by step) that breaks a rule, if any."""
+        first: tuple[int, str] | None = None
+        for rule in self.study.spec.infeasible:
+            steps, values = fresh.get(rule.metric, (None, None))
+            if steps is None or values is None:
+                continue
+            for step, value in zip(steps.tolist(), values.tolist(), strict=True):
+                if rule.fires(step, value):
+                    if first is None or step < first[0]:
+                        first = (step, f"{rule.metric} = {value:.6g} at step {step} broke the "
+                                 f"rule {rule.describe()} ([[infeasible]])")
+                    break
+        return None if first is None else first[1]
 
     def _trial_pids(self) -> list[int]:
         return [a.proc.pid for a in self._active.values()]
@@ -495,8 +527,28 @@ class Runner:
                 active.trial.id, "interrupted: the runner stopped", attempt=active.trial.attempts
             )
             return
-        finished = self._decide(active.trial, code, result, active.attempt_dir, active.stop_reason)
+        rule = active.rule_fired
+        if rule is not None and active.stop_reason == "rule":
+            rule += self._saved(active)
+        finished = self._decide(
+            active.trial, code, result, active.attempt_dir, active.stop_reason, rule
+        )
         self._record(finished)
+
+    def _saved(self, active: _Active) -> str:
+        """"; stopped at step S of N" (the training the rule saved), from the last step seen."""
+        last = max((int(s[-1]) for s, _ in active.reader.fresh.values() if len(s)), default=None)
+        if last is None:
+            last = max(
+                (int(c.steps[-1]) for c in self.study.storage.get_curves(
+                    self.study.record.id, trial_ids=[active.trial.id]
+                ).get(active.trial.id, {}).values() if len(c)),
+                default=None,
+            )  # fmt: skip
+        total = self.study.spec.budget.max_train_steps
+        if last is None or last >= total:
+            return "; stopped at once"
+        return f"; stopped at step {last} of {total} ({total - last:,} steps not run)"
 
     def _abandon_all(self) -> None:
         """Stop every running attempt without deciding anything (an error stops the run)."""
@@ -519,7 +571,10 @@ class Runner:
         result: dict[str, Any],
         attempt_dir: Path,
         stop_reason: str | None,
+        rule: str | None = None,
     ) -> FrozenTrial:
+        """The trial's outcome: FAILED (timeout, crash, no objective), INFEASIBLE (declared,
+        a broken ``[[infeasible]]`` rule, a non-finite objective) or COMPLETE with its score."""
         storage, spec = self.study.storage, self.study.spec
         stderr = tail(attempt_dir / "stderr.log")
 
@@ -533,6 +588,8 @@ class Runner:
                 reason=f"timed out after {_duration(limit)} (entrypoint.timeout)",
                 stderr_tail=stderr,
             )
+        if rule is not None:
+            return finish(TrialState.INFEASIBLE, reason=rule)
         infeasible = result.get("infeasible") or declared_infeasible(attempt_dir / METRICS_FILE)
         if infeasible:
             return finish(TrialState.INFEASIBLE, reason=str(infeasible))
@@ -556,7 +613,8 @@ class Runner:
             return finish(
                 TrialState.INFEASIBLE, reason=f"diverged: {metric} was {value} at step {step}"
             )
-        sc = score(curve, goal=spec.objective.goal, select=spec.objective.select)
+        obj = spec.objective
+        sc = score(curve, goal=obj.goal, select=obj.select, smoothing=obj.smoothing)
         assert sc is not None  # a non-empty, all-finite curve always scores
         return finish(TrialState.COMPLETE, value=sc.value, value_step=sc.step)
 

@@ -4,13 +4,14 @@ of all of them (PLAYBOOK_SPEC §5, items 22 and 24)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import plotly.graph_objects as go
 
+from scitune.analysis._results import SpikeCheck
 from scitune.analysis._snapshot import StudySnapshot
 from scitune.plots._downsample import downsample_indices
 from scitune.plots._style import (
@@ -41,12 +42,17 @@ def curves_figure(
     metric: str,
     train_metric: str | None,
     labels: Mapping[int, str] | None = None,
+    bests: Mapping[int, SpikeCheck] | None = None,
+    smoothing: int | None = None,
 ) -> go.Figure:
     """Dev and training curves of a few trials, whole, on two rows that share the step axis.
 
     Each trial keeps one colour in both rows; its best step (the retrospective checkpoint its
     score comes from) is a dot on the objective curve. ``labels`` (trial number -> why it was
-    chosen, e.g. ``"best 1"``) name the legend entries.
+    chosen, e.g. ``"best 1"``) name the legend entries. ``bests`` (the analysis's
+    :class:`~scitune.analysis.SpikeCheck` records) add each trial's smoothed best as a diamond
+    beside its raw best, and ring in red a raw best that is a spike (a lucky evaluation);
+    ``smoothing`` is the window of those smoothed bests, for the subtitle.
 
     Example:
         >>> fig = curves_figure(snapshot, [12, 7, 3], metric="dev_error",
@@ -66,13 +72,18 @@ def curves_figure(
             continue
         color = PALETTE[i % len(PALETTE)]
         why = labels.get(number) if labels else None
+        check = bests.get(number) if bests else None
         name = f"trial {number}" + (f" · {esc(why)}" if why else "")
+        name += " · spike" if check is not None and check.spike else ""
         dev = snapshot.curve(trial, metric)
         if dev is not None and len(dev):
             dev_values.append(_late(dev.steps, dev.values, horizon))
             fig.add_trace(_line(dev, name, color, number, metric, group=str(number)), row=1, col=1)
             best = _best_point(trial, dev)
-            if best is not None:
+            if check is not None:
+                for trace in _raw_and_smoothed(check, color, metric):
+                    fig.add_trace(trace, row=1, col=1)
+            elif best is not None:
                 fig.add_trace(
                     go.Scatter(
                         x=[best[0]],
@@ -114,6 +125,15 @@ def curves_figure(
                 )
     goal = snapshot.spec.objective.goal
     subtitle = "● best step (the checkpoint the score comes from) · y zoomed past the first 10%"
+    shown = [bests[n] for n in trial_numbers if bests and n in bests and n in trials]
+    if shown:
+        spiky = [f"#{c.trial}" for c in shown if c.spike]
+        mean = f" (moving mean of {smoothing} evaluations)" if smoothing else ""
+        subtitle = (
+            f"● raw best · ◇ smoothed best{mean}"
+            + (f" · red ring: the score is a spike ({', '.join(spiky)})" if spiky else "")
+            + " · y zoomed past the first 10%"
+        )
     if train_metric:
         subtitle = f"top: {esc(metric)} · bottom: {esc(train_metric)} · " + subtitle
     fig.update_layout(
@@ -142,8 +162,12 @@ def all_curves_figure(
     max_panels: int = 100,
     max_points: int = 150,
     cols: int = 10,
+    flagged: Collection[int] = (),
 ) -> go.Figure:
     """Small multiples: one panel per trial's objective curve, best trials first, shared axes.
+
+    ``flagged`` trials (those whose score is a spike, ``analysis.spikes.spiky``) have their
+    rank marked "spike" in their panel's label.
 
     Large studies are capped at the ``max_panels`` best (the subtitle says how many are left
     out); each curve is downsampled to about ``max_points`` points. The shared y range ignores
@@ -178,6 +202,7 @@ def all_curves_figure(
         y = np.where(np.isfinite(curve.values[idx]), curve.values[idx], np.nan)
         values.append(_late(curve.steps[idx], y, horizon))
         color, label = _panel_style(trial, ranks.get(trial.number))
+        label += " · spike" if trial.number in flagged else ""
         axis_id = "" if i == 0 else str(i + 1)
         traces.append(
             go.Scatter(
@@ -211,6 +236,9 @@ def all_curves_figure(
     if skipped:
         subtitle = f"the {n} best of {len(with_curve)} trials ({skipped} not shown) · " + subtitle
     subtitle += " · red: infeasible · grey: failed or breaks a constraint"
+    marked = sum(t.number in flagged for t, _ in shown)
+    if marked:
+        subtitle += f" · spike: the score is one lucky evaluation ({marked} shown)"
     fig.update_layout(
         **layout(f"{esc(metric)} of every trial", subtitle),
         annotations=annotations,
@@ -349,6 +377,45 @@ def _line(
         showlegend=show,
         hovertemplate=f"trial {number} · {tesc(metric)}<br>step %{{x}}: %{{y:.4g}}<extra></extra>",
     )
+
+
+def _raw_and_smoothed(check: SpikeCheck, color: str, metric: str) -> list[go.Scatter]:
+    """The raw best (ringed red when a spike) and the smoothed best of one trial."""
+    spike = " (a spike: a lucky evaluation)" if check.spike else ""
+    raw = go.Scatter(
+        x=[check.raw_step],
+        y=[check.raw_best],
+        mode="markers",
+        marker={
+            "color": color,
+            "size": 12 if check.spike else 10,
+            "line": {"color": RED if check.spike else "white", "width": 3 if check.spike else 1.5},
+        },
+        legendgroup=str(check.trial),
+        showlegend=False,
+        hovertemplate=(
+            f"trial {check.trial}: raw best {tesc(metric)} = {fmt(check.raw_best)} at step "
+            f"{check.raw_step}{spike}<extra></extra>"
+        ),
+    )
+    smoothed = go.Scatter(
+        x=[check.smoothed_step],
+        y=[check.smoothed_best],
+        mode="markers",
+        marker={
+            "color": "white",
+            "symbol": "diamond",
+            "size": 10,
+            "line": {"color": color, "width": 2},
+        },
+        legendgroup=str(check.trial),
+        showlegend=False,
+        hovertemplate=(
+            f"trial {check.trial}: smoothed best {tesc(metric)} = {fmt(check.smoothed_best)} "
+            f"at step {check.smoothed_step}<extra></extra>"
+        ),
+    )
+    return [raw, smoothed]
 
 
 def _best_point(trial: FrozenTrial, curve: Curve) -> tuple[int, float] | None:

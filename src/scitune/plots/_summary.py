@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from scitune.analysis._results import BestOfK, BestStepSummary, GradNormSummary
+from scitune.analysis._results import BestOfK, BestStepSummary, Finding, GradNormSummary
 from scitune.analysis._snapshot import StudySnapshot
 from scitune.plots._style import (
     BLUE,
@@ -29,15 +29,18 @@ from scitune.plots._trials import by_number
 __all__ = ["best_of_k_figure", "best_step_figure", "grad_norm_figures"]
 
 
-def best_of_k_figure(bok: BestOfK, *, metric: str, goal: str) -> go.Figure:
+def best_of_k_figure(
+    bok: BestOfK, *, metric: str, goal: str, verdict: Finding | None = None
+) -> go.Figure:
     """The best score among k trials drawn from the study, median and interquartile band.
 
-    A curve still moving at the right end says more trials would likely change the winner; a
-    flat one says the search has found what it will find.
+    ``verdict`` is the analysis's ``density.more_trials`` or ``density.flattened`` finding: the
+    subtitle states what it measured (the move of the median from k = n/2 to n against its
+    threshold), never a fixed reading. Without one, the subtitle says how to read the curve.
 
     Example:
         >>> fig = best_of_k_figure(analysis.best_of_k, metric="dev_error",
-        ...                        goal="minimize")  # doctest: +SKIP
+        ...                        goal="minimize", verdict=finding)  # doctest: +SKIP
     """
     # Thousands of k values draw no better than a few hundred spread on the log axis.
     keep = _spread(len(bok.k), 300)
@@ -76,12 +79,11 @@ def best_of_k_figure(bok: BestOfK, *, metric: str, goal: str) -> go.Figure:
         "y", bok.observed_best, color="#b07c00", text=f"best observed: {fmt(bok.observed_best)}"
     )
     note["yanchor"] = "top" if goal == "minimize" else "bottom"
-    direction = "falling" if goal == "minimize" else "rising"
     fig.update_layout(
         **layout(
             "Best of k: would more trials change the winner?",
-            f"best {esc(metric)} among k trials drawn from the n = {bok.n} ranked ones "
-            f"(bootstrap) · still {direction} at k = n ⇒ more trials would likely help",
+            f"best {esc(metric)} among k trials drawn from the n = {bok.n} finished ones "
+            f"(bootstrap; a trial without a score never wins) · {_best_of_k_reading(verdict)}",
         ),
         xaxis=_k_axis(k),
         yaxis={"title": {"text": f"{esc(metric)} ({better_word(goal)})"}},
@@ -90,6 +92,31 @@ def best_of_k_figure(bok: BestOfK, *, metric: str, goal: str) -> go.Figure:
         annotations=[note],
     )
     return fig
+
+
+def _best_of_k_reading(verdict: Finding | None) -> str:
+    """The subtitle's verdict, computed from the density finding's evidence (plotly text)."""
+    if verdict is None or verdict.code not in ("density.more_trials", "density.flattened"):
+        return "a curve still moving at k = n says more trials would change the winner"
+    e = verdict.evidence
+    half, n = e.get("k_half"), e.get("n_finished")
+    gain, threshold = e.get("gain"), e.get("threshold")
+    if half is None or n is None or threshold is None:  # evidence from elsewhere: its words
+        return esc(verdict.message)
+    if gain is None:
+        return (
+            f"no median best at k = {half} (most draws hold no scored trial) ⇒ more trials "
+            "would likely help"
+        )
+    if verdict.code == "density.more_trials":
+        return (
+            f"the median best moved {fmt(gain)} from k = {half} to {n}, more than "
+            f"{fmt(threshold)} ⇒ more trials would likely help"
+        )
+    return (
+        f"the median best moved {fmt(gain)} from k = {half} to {n}, within {fmt(threshold)} "
+        "⇒ flat: more trials of this search are unlikely to change the winner"
+    )
 
 
 def _spread(n: int, most: int) -> list[int]:

@@ -20,6 +20,7 @@ from scitune.plots import (
     isolation_figure,
     trial_params,
 )
+from scitune.report._bests import bests_html
 from scitune.report._parts import Plot, PlotSection, draw, failed
 from scitune.report._project import ProjectRecords, project_section
 from scitune.report._variance import variance_section
@@ -44,7 +45,7 @@ def report_figures(
     """
     metric, goal = analysis.metric, analysis.direction
     params = trial_params(snapshot)
-    train_metric = snapshot.train_metric(settings.get("train_metric"))
+    train_metric = snapshot.metric_for("train_loss", settings.get("train_metric"))
 
     space = PlotSection(
         "search-space",
@@ -88,8 +89,13 @@ def report_figures(
     )
     if analysis.best_of_k is not None and analysis.best_of_k.k:
         bok = analysis.best_of_k
+        verdicts = ("density.more_trials", "density.flattened")
+        verdict = next((f for f in analysis.findings if f.code in verdicts), None)
         density.plots.append(
-            draw("best of k", lambda: best_of_k_figure(bok, metric=metric, goal=goal))
+            draw(
+                "best of k",
+                lambda: best_of_k_figure(bok, metric=metric, goal=goal, verdict=verdict),
+            )
         )
 
     curves = PlotSection(
@@ -104,24 +110,41 @@ def report_figures(
     if not chosen:
         chosen = [t.number for t in snapshot.ranked()[:3]]
         labels = {n: f"best {i + 1}" for i, n in enumerate(chosen)}
+    spikes = analysis.spikes
+    bests = {c.trial: c for c in spikes.checked} if spikes is not None else {}
+    smoothing = spikes.smoothing if spikes is not None else None
     if chosen:
         curves.plots.append(
             draw(
                 "best curves",
                 lambda: curves_figure(
-                    snapshot, chosen, metric=metric, train_metric=train_metric, labels=labels
+                    snapshot,
+                    chosen,
+                    metric=metric,
+                    train_metric=train_metric,
+                    labels=labels,
+                    bests=bests,
+                    smoothing=smoothing,
                 ),
                 wide=True,
             )
         )
+    if spikes is not None and spikes.checked:
+        table = bests_html(spikes, labels, metric=metric)
+        curves.plots.append(Plot(None, wide=True, html=table, name="raw and smoothed best"))
     if any(metric in per for per in snapshot.curves.values()):
         # Reruns would rank a configuration several times: the curve overviews show the design.
         design = snapshot.design()
         curves.plots.append(
             draw("overlay", lambda: curves_overlay_figure(design, metric=metric), wide=True)
         )
+        flagged = spikes.spiky if spikes is not None else ()
         curves.plots.append(
-            draw("small multiples", lambda: all_curves_figure(design, metric=metric), wide=True)
+            draw(
+                "small multiples",
+                lambda: all_curves_figure(design, metric=metric, flagged=flagged),
+                wide=True,
+            )
         )
 
     length = PlotSection(

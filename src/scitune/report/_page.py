@@ -126,6 +126,7 @@ table.data .n { text-align:right; white-space:nowrap; }
 table.data td.when { white-space:nowrap; }
 table.data td.notes-cell { max-width:320px; white-space:pre-wrap; }
 table.data details.raw ul { margin:4px 0 0; padding-left:18px; }
+table.data .spike { color:var(--warn); }
 svg.strip { display:block; }
 .diffs { display:flex; flex-wrap:wrap; gap:4px; }
 .diff, .chip { font-size:12px; background:var(--bg); border:1px solid var(--line);

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from scitune.analysis._results import SEVERITY_ORDER, Analysis, Finding, to_jsonable
 from scitune.analysis._snapshot import StudySnapshot
+from scitune.evidence import ConfigVariance, pooled_sd, separation
+from scitune.ranking import Configuration
 from scitune.report._embed import h
 from scitune.space import ChoiceDomain, Domain, FloatDomain, IntDomain, Value
-
-if TYPE_CHECKING:
-    from scitune.evidence import ConfigVariance
 
 __all__ = ["findings_html", "settings_html", "summary_html"]
 
@@ -45,7 +44,12 @@ def summary_html(
         _card(
             "objective",
             f"{h(analysis.metric)}",
-            f"{h(analysis.direction)} · {h(objective.select)} value over training",
+            f"{h(analysis.direction)} · {h(objective.select)} value over training"
+            + (
+                f" (moving mean of {objective.smoothing} evaluations)"
+                if objective.smoothing
+                else ""
+            ),
         ),
         _card(
             "trials",
@@ -59,26 +63,22 @@ def summary_html(
         ),
     ]
     best_block = ""
-    design = snapshot.design().ranked()  # a rerun is its configuration's run, not a new best
-    if design:
-        best = design[0]
-        detail = (
-            f"trial {best.number} at step {best.value_step:,}"
-            if best.value_step is not None
-            else f"trial {best.number}"
-        )
-        runs = next((v for v in variance if v.trial == best.number and v.n >= 2), None)
-        if runs is not None:
-            detail += (
-                f" · {runs.n} runs: mean {num(runs.mean)} ± {num(runs.se, 2)} (se), "
-                f"sd {num(runs.std, 2)}"
-            )
-        cards.append(_card("best score", num(best.value), detail))
+    configs = [c for c in snapshot.configurations() if c.rank is not None]
+    if configs:
+        best = configs[0]
+        runs = "1 run (no retrain spread measured)" if best.single_run else f"{best.n} runs"
+        detail = f"trial {best.trial} · mean over {runs}"
+        if best.std is not None:
+            detail += f" · sd {num(best.std, 2)}"
+        detail += _spike_note(analysis, best.trial)
+        value = num(best.mean) + ("" if best.se is None else f" ± {num(best.se, 2)}")
+        cards.append(_card("best configuration", value, detail))
         rows = "".join(
             f"<tr><th>{h(k)}</th><td>{h(value_text(v))}</td></tr>" for k, v in best.params.items()
         )
         best_block = (
-            f"<div class='panel'><h3>Best trial: {best.number}</h3>"
+            f"<div class='panel'><h3>Best configuration: trial {best.trial}</h3>"
+            f"<p class='muted'>{h(certainty_text(configs, variance, analysis))}</p>"
             f"<table class='kv'>{rows}</table></div>"
         )
     budget = spec.budget
@@ -100,6 +100,52 @@ def summary_html(
         f"<section id='summary'><h2>Summary</h2>{goal}"
         f"<div class='cards'>{''.join(cards)}</div>"
         f"<div class='two'>{_roles_html(snapshot)}{best_block}</div></section>"
+    )
+
+
+def _spike_note(analysis: Analysis, trial: int) -> str:
+    """`` · score on a spike ...`` when ``trial``'s score is one lucky evaluation (score.spike)."""
+    checked = analysis.spikes.checked if analysis.spikes is not None else ()
+    check = next((c for c in checked if c.trial == trial and c.spike), None)
+    if check is None:
+        return ""
+    return (
+        f" · <b>trial {trial} scores on a spike</b>: {num(check.raw_best)} at step "
+        f"{check.raw_step:,}, smoothed best {num(check.smoothed_best)} at step "
+        f"{check.smoothed_step:,}"
+    )
+
+
+def certainty_text(
+    configs: Sequence[Configuration], variance: Iterable[ConfigVariance], analysis: Analysis
+) -> str:
+    """How sure the winner is: separable from the runner-up by the retrain spread, or not."""
+    if len(configs) < 2:
+        return "The only ranked configuration: nothing to separate it from."
+    first, second = configs[0], configs[1]
+    sd = pooled_sd(list(variance))
+    if sd is None:
+        return (
+            f"Not known whether it beats the runner-up, trial {second.trial} "
+            f"({num(second.mean)}): no configuration has been rerun, so the retrain spread is "
+            "unmeasured (reseed the best few)."
+        )
+    gap, combined = separation(first, second, sd)
+    limit = next(
+        (f.evidence.get("variance_separable_se") for f in analysis.findings
+         if f.code == "variance.best_not_separable"),
+        None,
+    )  # fmt: skip
+    if limit is not None:
+        return (
+            f"Not separable from the runner-up, trial {second.trial} ({num(second.mean)}): "
+            f"the gap {num(gap, 2)} is under {num(float(limit), 2)} combined standard errors "
+            f"({num(combined, 2)} each)."
+        )
+    spread = f"{gap / combined:.1f} combined standard errors" if combined > 0 else "no spread"
+    return (
+        f"Ahead of the runner-up, trial {second.trial} ({num(second.mean)}), by {num(gap, 2)}: "
+        f"{spread} of the retrain spread."
     )
 
 
