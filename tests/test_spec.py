@@ -1405,3 +1405,19 @@ def test_the_smoothing_window_is_search_defining(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("smoothing = 5", "smoothing = 3"))
     with pytest.raises(SpecError, match="already exists with different objective"):
         Study.open(load_spec(path))
+
+
+def test_declaring_a_chance_level_later_keeps_the_study(tmp_path: Path) -> None:
+    """The chance level informs the analysis only: adding it to a study that ran is allowed."""
+    from scitune.study import Study
+
+    text = (
+        'name = "c"\nstorage = "sqlite:///' + str(tmp_path / "s.db") + '"\n'
+        '[entrypoint]\npython = "a:b"\n[objective]\nmetric = "dev_error"\n{chance}'
+        "[budget]\ntrials = 2\nmax_train_steps = 10\n[nuisance]\nx = {{ low = 0.0, high = 1.0 }}\n"
+    )
+    path = tmp_path / "c.toml"
+    path.write_text(text.format(chance=""))
+    Study.open(load_spec(path)).ensure_trials()
+    path.write_text(text.format(chance="chance = 0.9\n"))
+    assert Study.open(load_spec(path)).spec.objective.chance == 0.9

@@ -446,6 +446,10 @@ def _reseed_seed(study_seed: int, parent_number: int, index: int) -> int:
 
 def _check_compatible(spec: StudySpec, record: StudyRecord) -> None:
     new, old = spec.to_dict(), dict(record.spec)
+    # The chance level only informs the analysis: declaring it later changes no trial.
+    for data in (new, old):
+        if isinstance(data.get("objective"), Mapping):
+            data["objective"] = {k: v for k, v in data["objective"].items() if k != "chance"}
     changed = [k for k in _SEARCH_DEFINING if new.get(k) != old.get(k)]
     changed += [
         f"budget.{k}"
