@@ -534,8 +534,9 @@ def test_saturated_is_not_claimed_while_the_curve_still_halves() -> None:
     assert "curves.saturated" in codes
     f = found["curves.saturated"]
     (e,) = f.evidence["trials"]
-    assert f"from step {e['reached_step']}" in f.message and "within 1% of its best" in f.message
-    assert "smoothed" in f.message and "noise" not in f.message
+    assert f"from step {e['reached_step']}" in f.message
+    assert f"within {e['band']:.3g} of its best" in f.message and "1% of the best" in f.message
+    assert "smoothed" in f.message and "noise sd" in f.message
 
 
 def _steps_study(devs: list[np.ndarray]) -> tuple[list[Finding], list[Finding]]:

@@ -243,7 +243,7 @@ def test_retry_failed_runs_failed_trials_again_with_the_same_configuration(
     rows = json.loads(CliRunner().invoke(app, ["trials", "toy", "--json"]).stdout)
     assert [h["outcome"] for h in rows[0]["history"]] == ["FAILED", "COMPLETE"]
     assert "a bug in the training code" in rows[0]["history"][0]["reason"]
-    assert rows[0]["history"][1]["info"]["threads"] >= 1
+    assert int(rows[0]["history"][1]["info"]["threads"]) >= 1
 
 
 def test_a_trial_lost_max_attempts_times_is_failed_with_its_history(
@@ -301,7 +301,7 @@ def test_threads_of_each_attempt_are_recorded(
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's value wins, and is recorded
     study = _run(write_study(name="toy2", trials=1))
     ((attempt,),) = study.storage.get_attempts(study.record.id).values()
-    assert attempt.info == {"threads": "3", "threads_from": "environment"}
+    assert attempt.info == {"threads": 3, "threads_from": "environment"}
 
 
 def test_a_trial_that_cannot_be_started_is_failed_with_the_reason(workdir: Path) -> None:

@@ -60,14 +60,24 @@ class AnalysisConfig:
     """Ours. The last share of training examined for noise and for still improving."""
     late_noise_threshold: float = 0.05
     """Ours. Step-to-step noise (median |difference| / |level|) above this is 'high'."""
-    improving_threshold: float = 0.01
-    """Ours. Relative improvement over the late window above which training is still improving."""
+    improving_threshold: float = 0.05
+    """Ours. Relative improvement of the late window's mean over the window before it above
+    which training is still improving (an effect size: smaller gains are not worth the steps)."""
+    improving_z: float = 3.0
+    """Ours. The late window's mean must beat the window before it by this many standard errors
+    (one-sided, p = 1.3e-3; the noise sd read from step-to-step changes over both windows)."""
     saturation_fraction: float = 0.5
     """Ours. A smoothed curve that stays within ``saturation_tolerance`` of its best from
     before this share of training to the end is saturated early."""
     saturation_tolerance: float = 0.01
     """Ours. Relative distance to the best smoothed value that every later smoothed point must
-    keep for the curve to count as 'already there'."""
+    keep for the curve to count as 'already there' (the band is the widest of this, the noise
+    band and the resolution band)."""
+    saturation_noise_k: float = 3.0
+    """Ours. The saturation band is at least this many noise sds (step-to-step, second half)."""
+    saturation_resolution_k: float = 5.0
+    """Ours. The saturation band is at least this many of the metric's smallest step between
+    evaluations (one dev example for an error rate)."""
     train_rise_threshold: float = 0.1
     """Ours. Training loss ending this much (relative) above its minimum is rising."""
     best_step_early: float = 0.1
@@ -339,9 +349,12 @@ RANGES: dict[str, Range] = {
     "curve_noise_z": _above(0.0, "a number of standard errors"),
     "late_window": _share("open", "closed", _TRAINING),
     "late_noise_threshold": _above(0.0, "a relative noise level: 0.05 is 5%"),
-    "improving_threshold": _at_least(0.0, "a relative improvement: 0.01 is 1%"),
+    "improving_threshold": _at_least(0.0, "a relative improvement: 0.05 is 5%"),
+    "improving_z": _above(0.0, "a number of standard errors"),
     "saturation_fraction": _share("open", "open", _TRAINING),
     "saturation_tolerance": _at_least(0.0, "a relative distance: 0.01 is 1%"),
+    "saturation_noise_k": _at_least(0.0, "a number of noise standard deviations"),
+    "saturation_resolution_k": _at_least(0.0, "a number of the metric's smallest steps"),
     "train_rise_threshold": _at_least(0.0, "a relative rise: 0.1 is 10%"),
     "best_step_early": _share("open", "open", "a share of training, from the start"),
     "best_step_late": _share("open", "open", "a share of training, from the end"),

@@ -30,12 +30,22 @@ from scitune.analysis._results import CurveCheck, Finding, Severity
 from scitune.analysis._snapshot import StudySnapshot
 from scitune.storage import Curve
 
-__all__ = ["CURVE_CODES", "checked_trials", "critical_t", "curve_findings", "smooth"]
+__all__ = [
+    "CURVE_CODES",
+    "checked_trials",
+    "critical_t",
+    "curve_findings",
+    "noise_sd",
+    "resolution",
+    "smooth",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
 MIN_POINTS = 5
 """Fewer finite points than this: the curve is too short to judge."""
+RESOLUTION_SHARE = 0.25
+"""Ours. The resolution band of saturation never exceeds this share of the best value."""
 MIN_WINDOW_POINTS = 4
 """Fewer points than this in the late window: its noise and trend are not judged."""
 
@@ -131,6 +141,22 @@ def _trend(x: FloatArray, y: FloatArray) -> _Trend | None:
     return _Trend(n, slope * float(x[-1] - x[0]), slope * float(np.sqrt(sxx)) / sd)
 
 
+def noise_sd(y: FloatArray) -> float:
+    """The sd of one evaluation's noise, read from step-to-step changes (their mean removed, so
+    a steady trend is not noise): sd(diff) / sqrt(2). 0 with fewer than 3 points."""
+    if len(y) < 3:
+        return 0.0
+    return float(np.std(np.diff(y), ddof=1) / np.sqrt(2))
+
+
+def resolution(y: FloatArray) -> float:
+    """The smallest non-zero change between evaluations: one dev example for an error rate."""
+    d = np.abs(np.diff(y))
+    scale = max(float(np.max(np.abs(y))), float(np.finfo(np.float64).tiny))
+    d = d[d > 1e-9 * scale]
+    return float(d.min()) if d.size else 0.0
+
+
 @functools.lru_cache(maxsize=512)
 def critical_t(z: float, points: int) -> float:
     """The t a line through ``points`` points must exceed: as rare under noise as ``z`` sigma."""
@@ -210,7 +236,9 @@ class _Judge:
             at_best = float(np.interp(dev.x[i], train.x, train.smooth))
             drop = _rel(at_best - float(train.smooth[-1]), at_best)
             out["train_relative_drop"] = drop
-            out["train_kept_falling"] = bool(drop > self.cfg.improving_threshold)
+            out["train_kept_falling"] = bool(drop > _TRAIN_FALLING)
+            if not out["train_kept_falling"]:
+                return None  # dev worsens because training does: not overfitting (§5 item 22)
         return out
 
     def late_noise(self, dev: _Series) -> dict[str, Any] | None:
@@ -225,26 +253,41 @@ class _Judge:
         return out | dict(noise_ratio=ratio, points=len(late))
 
     def still_improving(self, dev: _Series) -> dict[str, Any] | None:
-        x0 = 1.0 - self.cfg.late_window
+        lw = self.cfg.late_window
+        x0 = 1.0 - lw
         i0 = int(np.searchsorted(dev.x, x0))
-        gain = float(dev.smooth[i0] - dev.smooth[-1])
-        rel = _rel(gain, dev.smooth[i0])
+        p0 = int(np.searchsorted(dev.x, x0 - lw))
         best = int(np.argmin(dev.y))
-        if dev.x[best] < x0 or rel <= self.cfg.improving_threshold:
+        if dev.x[best] < x0 or i0 - p0 < 2:
             return None
-        trend = _trend(dev.x[i0:], dev.y[i0:])
-        if trend is None or (crit := self.significant(trend, -trend.t)) is None:
+        before, late = dev.y[p0:i0], dev.y[i0:]
+        gain = float(before.mean() - late.mean())
+        rel = _rel(gain, float(before.mean()))
+        sd = noise_sd(dev.y[p0:])
+        se = sd * float(np.sqrt(1 / len(before) + 1 / len(late)))
+        z = gain / max(se, 1e-12 * max(float(np.max(np.abs(dev.y))), 1e-300))
+        if rel <= self.cfg.improving_threshold or z <= self.cfg.improving_z:
             return None
         out: dict[str, Any] = dict(window_start_step=int(dev.steps[i0]), relative_gain=rel)
-        out.update(start_smoothed=dev.value(i0), final_smoothed=dev.value(-1))
-        out.update(best_step=int(dev.steps[best]), trend_points=trend.points)
-        out.update(trend_change=dev.sign * trend.change, trend_t=-trend.t, t_critical=crit)
+        out.update(before_start_step=int(dev.steps[p0]), before_points=len(before))
+        out.update(before_mean=dev.sign * float(before.mean()), late_points=len(late))
+        out.update(late_mean=dev.sign * float(late.mean()), noise_sd=sd, z=z)
+        out.update(best_step=int(dev.steps[best]))
         return out
 
     def saturated(self, dev: _Series) -> dict[str, Any] | None:
         t = int(np.argmin(dev.smooth))
         target = float(dev.smooth[t])
-        band = self.cfg.saturation_tolerance * abs(target)
+        rel_band = self.cfg.saturation_tolerance * abs(target)
+        sd = noise_sd(dev.y[dev.x >= self.cfg.saturation_fraction])
+        # One dev example is not noise on a curve whose error is a few examples: capped.
+        step = min(
+            resolution(dev.y),
+            RESOLUTION_SHARE * abs(target) / max(self.cfg.saturation_resolution_k, 1e-300),
+        )
+        band = max(
+            rel_band, self.cfg.saturation_noise_k * sd, self.cfg.saturation_resolution_k * step
+        )
         outside = np.flatnonzero(dev.smooth - target > band)
         first = int(outside[-1]) + 1 if outside.size else 0
         if first >= len(dev.x) or dev.x[first] >= self.cfg.saturation_fraction:
@@ -253,6 +296,7 @@ class _Judge:
         out: dict[str, Any] = dict(best_smoothed=dev.value(t), best_step=int(dev.steps[t]))
         out.update(reached_step=int(dev.steps[first]), reached_fraction=float(dev.x[first]))
         out.update(worst_after_smoothed=dev.value(worst), worst_after_step=int(dev.steps[worst]))
+        out.update(band=band, relative_band=rel_band, noise_sd=sd, resolution=step)
         return out
 
     def train_rising(self, train: _Series) -> dict[str, Any] | None:
@@ -311,22 +355,29 @@ class _Judge:
             ran.append("curves.still_improving")
             if (improving := self.still_improving(dev)) is not None:
                 found["curves.still_improving"] = improving
-        # Saturation reads the whole curve; it needs the end, not many points in the window.
-        if dev.x[-1] <= 1.0 - self.cfg.late_window:
-            assert late is not None
-            skipped.append(("curves.saturated", *late))
-        elif improving is None and over is None:
-            ran.append("curves.saturated")
-            if (sat := self.saturated(dev)) is not None:
-                found["curves.saturated"] = sat
+        noise = None
         if late is not None:
             skipped.append(("curves.late_noise", *late))
         else:
             ran.append("curves.late_noise")
             if (noise := self.late_noise(dev)) is not None:
                 found["curves.late_noise"] = noise
+        # Saturation reads the whole curve; it needs the end, not many points in the window. A
+        # curve too noisy to read a plateau from, or flat because training degrades, is not
+        # "saturated" (shortening training is not the advice there).
+        blocked = improving, over, noise, found.get("curves.train_loss_rising")
+        if dev.x[-1] <= 1.0 - self.cfg.late_window:
+            assert late is not None
+            skipped.append(("curves.saturated", *late))
+        elif all(b is None for b in blocked):
+            ran.append("curves.saturated")
+            if (sat := self.saturated(dev)) is not None:
+                found["curves.saturated"] = sat
         return found, skipped, ran
 
+
+_TRAIN_FALLING = 0.01
+"""Ours. The training loss 'kept falling' after the dev best when it fell by more than 1%."""
 
 _ENABLE_TRAIN = (
     "log the training loss as train_loss, or name the metric that holds it in the "
@@ -480,30 +531,39 @@ _TEXTS: dict[str, tuple[Severity, str, str, str, str, str, tuple[str, ...]]] = {
     "curves.still_improving": (
         "warning",
         _HOW_LONG,
-        "{metric} is still improving over the last {late_window:.0%} of training in {head}",
-        "#{trial} (smoothed {start_smoothed:.4g} at step {window_start_step}, "
-        "{final_smoothed:.4g} at the end: {relative_gain:.1%} better; a line fitted to the "
-        "{trend_points} evaluations since changes by {trend_change:+.3g}, t = {trend_t:.1f} > "
-        "{t_critical:.1f}; best point at step {best_step})",
-        "threshold {improving_threshold:.0%}; " + _SMOOTHED + "; " + _SIGNIFICANT + "; ours",
+        "{metric} is still improving over the last {late_window:.0%} of training in {head}: "
+        "the mean of its evaluations there beats the mean over the {late_window:.0%} before",
+        "#{trial} (mean {late_mean:.4g} over the {late_points} evaluations from step "
+        "{window_start_step}, against {before_mean:.4g} over the {before_points} from step "
+        "{before_start_step}: {relative_gain:.1%} better, z = {z:.1f} > {improving_z:g} with "
+        "noise sd {noise_sd:.3g} from step-to-step changes; best point at step {best_step})",
+        "thresholds {improving_threshold:.0%} and z {improving_z:g} (one-sided), ours",
         "Training is compute-bound: raise max_train_steps in the next study (never inside this "
         "one), or try another learning-rate schedule.",
-        ("late_window", "improving_threshold"),
+        ("late_window", "improving_threshold", "improving_z"),
     ),
     "curves.saturated": (
         "info",
         _HOW_LONG,
-        "{metric} (smoothed) stays within {saturation_tolerance:.0%} of its best from before "
-        "{saturation_fraction:.0%} of training to the end in {head}",
+        "{metric} (smoothed) stays within a band of its best, no wider than its noise, from "
+        "before {saturation_fraction:.0%} of training to the end in {head}",
         "#{trial} (from step {reached_step}, {reached_fraction:.0%} of max_train_steps, to the "
-        "end every smoothed point is within {saturation_tolerance:.0%} of its best "
-        "{best_smoothed:.4g} at step {best_step}; the worst of them {worst_after_smoothed:.4g} "
-        "at step {worst_after_step})",
-        _SMOOTHED + "; tolerance and fraction are ours",
-        "The later steps improve these trials by less than {saturation_tolerance:.0%}: a "
-        "shorter max_train_steps in the next study (with a decaying schedule, re-tuned for the "
-        "new length) would spend that compute on more trials.",
-        ("saturation_tolerance", "saturation_fraction"),
+        "end every smoothed point is within {band:.3g} of its best {best_smoothed:.4g} at step "
+        "{best_step}; the worst of them {worst_after_smoothed:.4g} at step {worst_after_step}; "
+        "band = the widest of {saturation_tolerance:.0%} of the best ({relative_band:.3g}), "
+        "{saturation_noise_k:g} noise sd ({noise_sd:.3g}, step-to-step, from "
+        "{saturation_fraction:.0%} of training) and {saturation_resolution_k:g} x the smallest "
+        "step between evaluations ({resolution:.3g}, at most 25% of the best in all))",
+        _SMOOTHED + "; tolerance, band multiples and fraction are ours",
+        "The later steps improve these trials by no more than their noise: a shorter "
+        "max_train_steps in the next study (with a decaying schedule, re-tuned for the new "
+        "length) would spend that compute on more trials.",
+        (
+            "saturation_tolerance",
+            "saturation_fraction",
+            "saturation_noise_k",
+            "saturation_resolution_k",
+        ),
     ),
     "curves.train_loss_rising": (
         "warning",

@@ -380,7 +380,7 @@ class Runner:
         """What an attempt runs with, recorded in the store: its BLAS/OpenMP threads."""
         user = os.environ.get("OMP_NUM_THREADS")
         if user:
-            return {"threads": user, "threads_from": "environment"}
+            return {"threads": int(user) if user.isdigit() else user, "threads_from": "environment"}
         return {"threads": self._threads(), "threads_from": f"{os.cpu_count()} cores / workers"}
 
     def _threads(self) -> int:
